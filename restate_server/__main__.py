@@ -1,0 +1,3 @@
+from restate_server.main import main
+
+main()

@@ -1,0 +1,252 @@
+"""The ingress HTTP API (port 8080): calls, sends, attach/output, health.
+
+Every request that changes something becomes a command for the partition that
+owns the invocation; the answer is written only once the partition has
+committed and replied.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from typing import Any
+from urllib.parse import parse_qs, unquote
+
+from aiohttp import web
+
+from restate_server.durations import DurationError, parse_duration
+from restate_server.ingress import attach
+from restate_server.ingress.errors import IngressError, cors_headers, error_response
+from restate_server.ingress.paths import parse_handler_path, split_path
+from restate_server.ingress.responses import reply_response, send_ack_response
+from restate_server.ingress.waiters import Waiters
+from restate_server.partition.actions import IngressReply, IngressSendAck
+from restate_server.partition.commands import InvocationRequest, Invoke
+from restate_server.partition.router import Partitions
+from restate_server.protocol import ids
+from restate_server.storage.records import IngressSink, Target
+
+log = logging.getLogger(__name__)
+
+_DROPPED_HEADERS = frozenset({"connection", "host", "idempotency-key", "idempotency-expires"})
+_SERVICE_TY = {"Service": "service", "VirtualObject": "virtual_object", "Workflow": "workflow"}
+_HANDLER_KIND = {"Exclusive": "exclusive", "Shared": "shared", "Workflow": "workflow"}
+
+
+class Ingress:
+    def __init__(self, registry: Any, partitions: Partitions, waiters: Waiters) -> None:
+        self.registry = registry
+        self.partitions = partitions
+        self.waiters = waiters
+
+    # ---- entry point
+
+    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+        try:
+            return await self._route(request)
+        except IngressError as error:
+            return error_response(
+                request, error.status, error.message, "ingress", invocation_id=error.invocation_id
+            )
+
+    async def _route(self, request: web.BaseRequest) -> web.StreamResponse:
+        raw_path = request.raw_path
+        path = raw_path.split("?", 1)[0]
+        method = request.method
+        if method == "OPTIONS":
+            return _preflight(request)
+        segments = split_path(path)
+        if segments[0] == "restate":
+            return await self._restate_route(request, segments[1:], method)
+        return await self._invoke(request, segments, method, raw_path)
+
+    async def _restate_route(
+        self, request: web.BaseRequest, rest: list[str], method: str
+    ) -> web.StreamResponse:
+        head = rest[0] if rest else ""
+        if head == "health":
+            if method != "GET":
+                raise IngressError(405, "method not allowed")
+            names = [service.name for service in self.registry.list_services()]
+            body = json.dumps({"services": names}, separators=(",", ":")).encode()
+            headers = cors_headers(request, {"content-type": "application/json"})
+            return web.Response(status=200, body=body, headers=headers)
+        if head in ("call", "send") and len(rest) >= 3:
+            segments = [unquote(s) if i == 0 else s for i, s in enumerate(rest[1:])]
+            if head == "send":
+                segments = [*segments, "send"]
+            return await self._invoke(request, segments, method, request.raw_path)
+        if head in ("invocation", "workflow", "attach", "output", "lookup"):
+            return await attach.handle(self, request, head, rest[1:], method)
+        if head == "scope":
+            raise IngressError(400, "scoped invocations require vqueues to be enabled")
+        raise IngressError(404, "not found")
+
+    # ---- calls and sends
+
+    async def _invoke(
+        self, request: web.BaseRequest, segments: list[str], method: str, raw_path: str
+    ) -> web.StreamResponse:
+        registry = self.registry
+        service_name = unquote(segments[0])
+        service = registry.get_service(service_name)
+        if service is None:
+            raise IngressError(
+                404,
+                f"service '{service_name}' not found, make sure to register the service "
+                "before calling it.",
+            )
+        keyed = service.ty != "Service"
+        target_path = parse_handler_path(segments, keyed)
+        if method not in ("GET", "POST"):
+            raise IngressError(405, "method not allowed")
+        handler = service.handlers.get(target_path.handler)
+        if handler is None:
+            raise IngressError(
+                404,
+                f"the service '{service_name}' exists, but the handler '{target_path.handler}' "
+                "was not found, check that the handler exists in the latest registered service "
+                "version.",
+            )
+        info = registry.resolve_invocation_target(service_name, target_path.handler)
+        if not info.public:
+            raise IngressError(400, "the invoked service is not public")
+
+        query = raw_path.split("?", 1)[1] if "?" in raw_path else ""
+        execution_time = self._delay(query, target_path.send)
+        idempotency_key = request.headers.get("idempotency-key")
+        handler_kind = _HANDLER_KIND.get(handler.ty) if handler.ty else None
+        if idempotency_key is not None and handler_kind == "workflow":
+            raise IngressError(
+                400,
+                "cannot use the idempotency key with workflow handlers. The handler invocation "
+                "will already be idempotent by the workflow key itself.",
+            )
+        body = await request.read()
+        _validate_content_type(request, body, info.input_content_type)
+
+        target = Target(
+            service_name,
+            target_path.handler,
+            target_path.key,
+            _SERVICE_TY[service.ty],
+            handler_kind,
+        )
+        now = int(time.time() * 1000)
+        completion_retention = 0
+        if handler_kind == "workflow":
+            assert target.key is not None
+            invocation_id = ids.workflow_invocation_id(service_name, target.key)
+            completion_retention = info.workflow_completion_retention_ms
+        else:
+            if idempotency_key is None and service.ty != "Workflow":
+                # The real server gives every plain ingress call a key of its own, so that
+                # completed calls are retained and attachable by id.
+                idempotency_key = ids.new_ulid_string(now)
+            if idempotency_key is not None:
+                invocation_id = ids.idempotent_invocation_id(
+                    service_name, target.key, target_path.handler, idempotency_key
+                )
+                completion_retention = info.idempotency_retention_ms
+            else:
+                assert target.key is not None
+                invocation_id = ids.new_invocation_id(
+                    ids.partition_key_for_key(service_name, target.key), now
+                )
+        raw_id = invocation_id.to_bytes()
+
+        headers = [("x-restate-ingress-path", raw_path)]
+        headers.extend(
+            (name.decode("latin-1").lower(), value.decode("latin-1"))
+            for name, value in request.raw_headers
+            if name.decode("latin-1").lower() not in _DROPPED_HEADERS
+        )
+        request_id, future = self.waiters.register()
+        invocation = InvocationRequest(
+            invocation_id=raw_id,
+            target=target,
+            argument=body,
+            headers=headers,
+            idempotency_key=idempotency_key,
+            execution_time=execution_time,
+            sink=None if target_path.send else IngressSink(request_id),
+            send_ack_request_id=request_id if target_path.send else None,
+            completion_retention_ms=completion_retention,
+            journal_retention_ms=info.journal_retention_ms,
+        )
+        self.partitions.for_invocation(raw_id).submit(Invoke(invocation))
+        try:
+            answer = await future
+        except asyncio.CancelledError:
+            # The client went away; the invocation goes on and stays attachable.
+            self.waiters.forget(request_id)
+            raise
+        if isinstance(answer, IngressSendAck):
+            return send_ack_response(request, answer)
+        assert isinstance(answer, IngressReply)
+        return reply_response(
+            request, answer, info.output_content_type, info.output_set_content_type_if_empty
+        )
+
+    def _delay(self, query: str, send: bool) -> int | None:
+        if not query:
+            return None
+        values = parse_qs(query, keep_blank_values=True).get("delay")
+        if not values:
+            return None
+        if not send:
+            raise IngressError(
+                400,
+                "cannot use the delay query parameter with calls. The delay is supported only "
+                "with sends",
+            )
+        try:
+            delay_ms = parse_duration(values[0])
+        except DurationError as exc:
+            raise IngressError(
+                400, f"bad delay query parameter, must be a ISO8601 duration: {exc}"
+            ) from exc
+        return int(time.time() * 1000) + delay_ms
+
+
+def _validate_content_type(request: web.BaseRequest, body: bytes, expected: str | None) -> None:
+    """Only non-empty bodies are checked; the SDK judges the content itself."""
+    if not body or expected is None:
+        return
+    got = request.headers.get("content-type")
+    if not got:
+        raise IngressError(400, "input validation error: Empty content-type")
+    if not _content_type_matches(got, expected):
+        essence = got.split(";", 1)[0].strip()
+        raise IngressError(
+            400, f"input validation error: Content-type '{essence}' does not match '{expected}'"
+        )
+
+
+def _content_type_matches(got: str, expected: str) -> bool:
+    got_type = got.split(";", 1)[0].strip().lower()
+    expected_type = expected.split(";", 1)[0].strip().lower()
+    if expected_type in ("*/*", ""):
+        return True
+    if expected_type.endswith("/*"):
+        return got_type.startswith(expected_type[:-1])
+    return got_type == expected_type
+
+
+def _preflight(request: web.BaseRequest) -> web.Response:
+    headers: dict[str, str] = {}
+    method = request.headers.get("access-control-request-method")
+    if method:
+        headers["access-control-allow-methods"] = method
+    allow_headers = request.headers.get("access-control-request-headers")
+    if allow_headers:
+        headers["access-control-allow-headers"] = allow_headers
+    return web.Response(status=200, headers=cors_headers(request, headers))
+
+
+async def start_ingress(ingress: Ingress, host: str, port: int) -> asyncio.AbstractServer:
+    server = web.Server(ingress.handle, access_log=None)
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(server, host, port, reuse_address=True, backlog=1024)

@@ -1,0 +1,416 @@
+"""One attempt of an invocation: one HTTP exchange with the SDK endpoint.
+
+The attempt writes Start and the replayed journal without waiting for the
+response head (the exchange is full duplex), then forwards what the SDK writes
+to the partition as commands, and pushes notifications the partition appends
+while the stream is open. It ends on End / Suspension (success for the
+invoker) or raises :class:`AttemptError` (retried by the invocation task).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Callable
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from restate_server.invoker.errors import AttemptAborted, AttemptError
+from restate_server.invoker.journal_reader import read_attempt_input
+from restate_server.invoker.transport import AttemptStream
+from restate_server.partition.commands import (
+    AttemptEnded,
+    AttemptSuspended,
+    JournalCommand,
+    ProposeRunCompletion,
+)
+from restate_server.protocol import messages as pm
+from restate_server.protocol.errors import ProtocolError
+from restate_server.protocol.framing import REQUESTED_ACK, FrameDecoder, encode_frame, encode_raw_frame
+from restate_server.protocol.ids import InvocationId
+from restate_server.protocol.versions import invocation_content_type
+from restate_server.storage.records import Failure
+
+if TYPE_CHECKING:
+    from restate_server.invoker.invocation_task import InvocationTask
+
+log = logging.getLogger(__name__)
+
+ENDED = "ended"
+SUSPENDED = "suspended"
+
+_COMMAND_MIN, _COMMAND_MAX = 0x0400, 0x7FFF
+_DRAIN_TIMEOUT_S = 5.0
+
+
+class Attempt:
+    def __init__(self, task: InvocationTask, retry_count: int) -> None:
+        self.task = task
+        self.epoch = task.epoch
+        self.retry_count = retry_count
+        self.stream: AttemptStream | None = None
+        self.known_entries = 0
+        self.request_open = False
+        self.journaled_commands = 0
+        self.sdk_server: str | None = None
+        self._command_count = 0  # commands in the journal (for CommandAck indexes)
+        self._buffered: list[tuple[int, int, bytes, int | None]] | None = []
+        self._last_durable: asyncio.Future[None] | None = None
+        self._last_activity = 0.0
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._timed_out: str | None = None
+        self._partition_failure: AttemptError | None = None
+        self._aborted = False
+        self._version = 6
+
+    # ---- notifications from the partition
+
+    def notify(self, index: int, type_id: int, body: bytes, ack_completion_id: int | None) -> None:
+        if self._buffered is not None:
+            self._buffered.append((index, type_id, body, ack_completion_id))
+            return
+        if index < self.known_entries or not self.request_open or self.stream is None:
+            return
+        self._write_notification(type_id, body, ack_completion_id)
+
+    def _write_notification(self, type_id: int, body: bytes, ack_completion_id: int | None) -> None:
+        assert self.stream is not None
+        if ack_completion_id is not None:
+            frame = encode_frame(
+                pm.ProposeRunCompletionAckMessage(completion_id=ack_completion_id),
+                version=self._version,
+            )
+        else:
+            frame = encode_raw_frame(type_id, body)
+        self.stream.send(frame)
+        self._touch()
+
+    def abort(self) -> None:
+        self._aborted = True
+        if self.stream is not None:
+            self.stream.reset()
+
+    def abort_stream_quietly(self) -> None:
+        """Drop the HTTP exchange of a failed attempt (no-op once it is closed)."""
+        self.request_open = False
+        if self.stream is not None:
+            try:
+                self.stream.reset()
+            except Exception:
+                log.debug("reset of a finished stream failed", exc_info=True)
+
+    def fail_from_partition(self, error: AttemptError) -> None:
+        """The partition rejected a command: fail this attempt with that error."""
+        self._partition_failure = error
+        if self.stream is not None:
+            self.stream.reset()
+
+    async def durable_barrier(self) -> None:
+        """Wait until every command forwarded by this attempt is committed."""
+        if self._last_durable is not None:
+            await asyncio.shield(self._last_durable)
+
+    # ---- the exchange
+
+    async def run(self) -> str:
+        task = self.task
+        deployment, version = task.resolve_deployment()
+        self._version = version
+        info = task.target_info
+        target = task.target
+        invocation_id = task.invocation_id
+
+        # Read what to replay only now: notifications committed from here on are
+        # buffered by ``notify`` and filtered by index.
+        eager = target.key is not None and not info.enable_lazy_state
+        attempt_input = read_attempt_input(task.store, invocation_id, target, eager)
+        entries = attempt_input.entries
+        if not entries:
+            raise AttemptAborted()
+        self.known_entries = len(entries)
+        self._command_count = sum(1 for e in entries if e.type_id < 0x8000)
+
+        start = pm.StartMessage(
+            id=invocation_id,
+            debug_id=task.invocation_id_str,
+            known_entries=len(entries),
+            state_map=[pm.StateEntry(key=k, value=v) for k, v in attempt_input.state or ()],
+            partial_state=attempt_input.state is None,
+            key=target.key or "",
+            retry_count_since_last_stored_entry=self.retry_count,
+            duration_since_last_stored_entry=max(0, int(time.time() * 1000) - entries[-1].appended_at),
+            random_seed=task.random_seed if version >= 6 else 0,
+        )
+        content_type = invocation_content_type(version)
+        headers = [
+            ("content-type", content_type),
+            ("accept", content_type),
+            ("x-restate-invocation-id", task.invocation_id_str),
+        ]
+        if target.key is not None:
+            headers.append(("x-restate-service-key", quote(target.key, safe="")))
+        headers.append(("x-restate-cluster-name", task.invoker.cluster_name))
+        headers.extend(deployment.additional_headers.items())
+
+        request_response = (
+            deployment.protocol_type == "RequestResponse" or info.inactivity_timeout_ms == 0
+        )
+        self.stream = stream = await task.invoker.transport.open(
+            deployment.uri, deployment.use_http_11, target.service, target.handler, headers
+        )
+        if self._aborted:
+            stream.reset()
+            raise AttemptAborted()
+        task.on_attempt_started(deployment.id)
+        payload = [encode_frame(start, version=version)]
+        payload.extend(encode_raw_frame(e.type_id, e.body) for e in entries)
+        stream.send(b"".join(payload))
+        self.request_open = True
+        buffered, self._buffered = self._buffered or [], None
+        if request_response:
+            stream.end()
+            self.request_open = False
+        else:
+            for index, type_id, body, ack in buffered:
+                if index >= self.known_entries:
+                    self._write_notification(type_id, body, ack)
+
+        self._arm_watchdog(info.inactivity_timeout_ms, info.abort_timeout_ms, request_response)
+        try:
+            return await self._pump(stream, content_type, version)
+        finally:
+            self._disarm_watchdog()
+
+    async def _pump(self, stream: AttemptStream, content_type: str, version: int) -> str:
+        try:
+            status, headers = await stream.response()
+        except (AttemptError, AttemptAborted):
+            raise
+        except Exception as exc:
+            raise self._stream_failure(exc) from exc
+        self._touch()
+        self._check_head(status, headers, content_type)
+
+        decoder = FrameDecoder(self.task.invoker.message_size_limit)
+        while True:
+            try:
+                chunk = await stream.read()
+            except (AttemptError, AttemptAborted):
+                raise
+            except Exception as exc:
+                raise self._stream_failure(exc) from exc
+            if not chunk:
+                if self._partition_failure is not None:
+                    raise self._partition_failure
+                if self._timed_out:
+                    raise AttemptError(self._timed_out)
+                raise AttemptError("the response ended without a terminal message (End, Suspension or Error)")
+            self._touch()
+            try:
+                frames = decoder.feed(chunk)
+            except ProtocolError as exc:
+                raise AttemptError(f"protocol violation: {exc}", code=571) from exc
+            for frame in frames:
+                outcome = self._on_frame(frame.type_id, frame.flags, frame.body, version)
+                if outcome is not None:
+                    await self._finish(stream)
+                    return outcome
+
+    def _stream_failure(self, exc: BaseException) -> BaseException:
+        if self._aborted:
+            return AttemptAborted()
+        if self._partition_failure is not None:
+            return self._partition_failure
+        if self._timed_out:
+            return AttemptError(self._timed_out)
+        return AttemptError(f"error when talking to the deployment: {exc or type(exc).__name__}")
+
+    def _check_head(self, status: int, headers: list[tuple[str, str]], content_type: str) -> None:
+        header_map = dict(headers)
+        self.sdk_server = header_map.get("x-restate-server")
+        if 200 <= status < 300:
+            got = header_map.get("content-type")
+            if got != content_type:
+                raise AttemptError(
+                    f"unexpected content type '{got}' in the response, expected '{content_type}'"
+                )
+            return
+        retry_after = None
+        if status in (429, 503):
+            retry_after = _parse_retry_after(header_map.get("retry-after"))
+        reasons = {
+            415: "the SDK does not support the negotiated service protocol version",
+            413: "content too large",
+            404: "the deployment does not know this service/handler",
+        }
+        message = reasons.get(status, "unexpected status code")
+        raise AttemptError(f"{message} (HTTP {status})", code=status if status >= 400 else 500, retry_after_ms=retry_after)
+
+    def _on_frame(self, type_id: int, flags: int, body: bytes, version: int) -> str | None:
+        task = self.task
+        try:
+            message = pm.decode_message(type_id, body, version)
+        except ProtocolError as exc:
+            raise AttemptError(f"cannot decode message {type_id:#06x}: {exc}", code=571) from exc
+
+        if _COMMAND_MIN <= type_id <= _COMMAND_MAX:
+            if type_id == pm.InputCommandMessage.TYPE:
+                raise AttemptError("the SDK sent an Input command", code=571)
+            self._command_count += 1
+            on_durable = None
+            if flags & REQUESTED_ACK:
+                on_durable = self._command_ack(self._command_count - 1)
+            self._forward(JournalCommand(task.invocation_id, self.epoch, type_id, body, message), on_durable)
+            self.journaled_commands += 1
+            return None
+        if type_id == pm.ProposeRunCompletionMessage.TYPE:
+            failure = None
+            if message.failure is not None:
+                failure = Failure(message.failure.code, message.failure.message)
+            self._forward(
+                ProposeRunCompletion(
+                    task.invocation_id,
+                    self.epoch,
+                    message.result_completion_id,
+                    message.value,
+                    failure,
+                    requested_ack=bool(flags & REQUESTED_ACK) and version >= 7,
+                )
+            )
+            self.journaled_commands += 1
+            return None
+        if type_id == pm.EndMessage.TYPE:
+            self._forward(AttemptEnded(task.invocation_id, self.epoch))
+            return ENDED
+        if type_id == pm.SuspensionMessage.TYPE:
+            completions = list(message.waiting_completions)
+            signals = list(message.waiting_signals)
+            names = list(message.waiting_named_signals)
+            if message.awaiting_on is not None:
+                _collect_future(message.awaiting_on, completions, signals, names)
+            if not (completions or signals or names):
+                raise AttemptError("empty suspension message", code=571)
+            self._forward(AttemptSuspended(task.invocation_id, self.epoch, completions, signals, names))
+            return SUSPENDED
+        if type_id == pm.ErrorMessage.TYPE:
+            raise _error_from_message(message, version)
+        if type_id == pm.AwaitingOnMessage.TYPE:
+            return None
+        name = pm.MESSAGE_NAMES.get(type_id, f"{type_id:#06x}")
+        raise AttemptError(f"unexpected message {name} from the SDK", code=571)
+
+    def _forward(self, command: object, on_durable: Callable[[], None] | None = None) -> None:
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+        def done() -> None:
+            if not future.done():
+                future.set_result(None)
+            if on_durable is not None:
+                on_durable()
+
+        self._last_durable = future
+        self.task.processor.submit(command, done)  # type: ignore[arg-type]
+
+    def _command_ack(self, command_index: int) -> Callable[[], None]:
+        def send_ack() -> None:
+            if self.request_open and self.stream is not None:
+                ack = pm.CommandAckMessage(command_index=command_index)
+                self.stream.send(encode_frame(ack, version=self._version))
+
+        return send_ack
+
+    async def _finish(self, stream: AttemptStream) -> None:
+        """After the terminal message: close our side, drain theirs briefly."""
+        if self.request_open:
+            self.request_open = False
+            stream.end()
+        try:
+            async with asyncio.timeout(_DRAIN_TIMEOUT_S):
+                while await stream.read():
+                    pass
+        except Exception:
+            stream.reset()
+
+    # ---- inactivity / abort timeouts
+
+    def _touch(self) -> None:
+        self._last_activity = asyncio.get_running_loop().time()
+
+    def _arm_watchdog(self, inactivity_ms: int, abort_ms: int, request_response: bool) -> None:
+        loop = asyncio.get_running_loop()
+        self._last_activity = loop.time()
+        self._inactivity_s = inactivity_ms / 1000
+        self._abort_s = abort_ms / 1000
+        self._phase_abort = request_response or inactivity_ms <= 0
+        self._schedule_watchdog()
+
+    def _schedule_watchdog(self) -> None:
+        timeout = self._abort_s if self._phase_abort else self._inactivity_s
+        loop = asyncio.get_running_loop()
+        self._watchdog = loop.call_at(self._last_activity + timeout, self._on_watchdog)
+
+    def _on_watchdog(self) -> None:
+        loop = asyncio.get_running_loop()
+        timeout = self._abort_s if self._phase_abort else self._inactivity_s
+        if loop.time() < self._last_activity + timeout - 0.001:
+            self._schedule_watchdog()  # there was activity since: wait for the rest
+            return
+        if not self._phase_abort:
+            # Inactivity: close our side, which asks the SDK to suspend.
+            self._phase_abort = True
+            if self.request_open and self.stream is not None:
+                self.request_open = False
+                self.stream.end()
+            self._touch()
+            self._schedule_watchdog()
+            return
+        self._timed_out = f"the SDK sent nothing for {self._abort_s:g} s after the request was closed (abort timeout)"
+        if self.stream is not None:
+            self.stream.reset()
+
+    def _disarm_watchdog(self) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+
+
+def _collect_future(future: pm.Future, completions: list[int], signals: list[int], names: list[str]) -> None:
+    """V7: flatten a future tree; resuming when any leaf is present is conservative."""
+    completions.extend(future.waiting_completions)
+    signals.extend(future.waiting_signals)
+    names.extend(future.waiting_named_signals)
+    for nested in future.nested_futures:
+        _collect_future(nested, completions, signals, names)
+
+
+def _error_from_message(message: pm.ErrorMessage, version: int) -> AttemptError:
+    return AttemptError(
+        message.message or "the SDK reported an error",
+        code=message.code or 500,
+        retry_after_ms=message.next_retry_delay,
+        related_command_index=message.related_command_index,
+        related_command_name=message.related_command_name,
+        related_command_type=message.related_command_type,
+        stacktrace=message.stacktrace or None,
+        behavior=message.behavior if version >= 7 else 0,
+    )
+
+
+def _parse_retry_after(value: str | None) -> int | None:
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return int(value) * 1000
+    from email.utils import parsedate_to_datetime
+
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0, int(when.timestamp() * 1000 - time.time() * 1000))
+
+
+def invocation_id_str(raw: bytes) -> str:
+    return str(InvocationId.from_bytes(raw))

@@ -1,0 +1,187 @@
+"""Running one invocation: attempts in a row, with backoff between failures.
+
+A task lives from an ``InvokeAttempt`` action until the attempt ends with End or
+Suspension, the partition aborts it, or the retry policy gives up (then the
+partition is told to pause or fail the invocation). Retry bookkeeping is in
+memory, as in the real server.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from typing import TYPE_CHECKING, Any
+
+from restate_server.invoker.attempt import Attempt
+from restate_server.invoker.errors import AttemptAborted, AttemptError
+from restate_server.invoker.retry import RetryPolicy
+from restate_server.partition.actions import InvokeAttempt
+from restate_server.partition.commands import AttemptFailed, PinDeployment
+from restate_server.protocol.ids import InvocationId
+from restate_server.protocol.versions import choose_protocol_version
+from restate_server.storage.records import Failure
+
+if TYPE_CHECKING:
+    from restate_server.invoker.invoker import Invoker
+    from restate_server.partition.processor import PartitionProcessor
+
+log = logging.getLogger(__name__)
+
+
+class InvocationTask:
+    def __init__(self, invoker: Invoker, action: InvokeAttempt, processor: PartitionProcessor):
+        self.invoker = invoker
+        self.processor = processor
+        self.store = invoker.store
+        self.invocation_id = action.invocation_id
+        self.invocation_id_str = str(InvocationId.from_bytes(action.invocation_id))
+        self.epoch = action.epoch
+        self.target = action.target
+        self.random_seed = action.random_seed
+        self.deployment_id = action.deployment_id
+        self.protocol_version = action.protocol_version
+        self.attempt: Attempt | None = None
+        self.target_info: Any = None
+        # introspection (sys_invocation): what the real server keeps in its invoker
+        self.retry_count = 0
+        self.last_failure: AttemptError | None = None
+        self.next_retry_at: int | None = None
+        self.last_start_at: int | None = None
+        self.last_attempt_deployment_id: str | None = None
+        self.last_attempt_server: str | None = None
+        self._aborted = False
+        self._runner: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._runner = asyncio.get_running_loop().create_task(self._run())
+
+    def abort(self) -> None:
+        self._aborted = True
+        if self.attempt is not None:
+            self.attempt.abort()
+        if self._runner is not None and not self._runner.done():
+            self._runner.cancel()
+
+    def notify(self, index: int, type_id: int, body: bytes, ack: int | None) -> None:
+        if self.attempt is not None:
+            self.attempt.notify(index, type_id, body, ack)
+
+    def fail_attempt(self, new_epoch: int, code: int, message: str) -> None:
+        """The partition rejected a command of the current attempt."""
+        self.epoch = new_epoch
+        if self.attempt is not None:
+            self.attempt.fail_from_partition(AttemptError(message, code=code))
+
+    # ---- used by the attempt
+
+    def resolve_deployment(self) -> tuple[Any, int]:
+        registry = self.invoker.registry
+        target = self.target
+        self.target_info = registry.resolve_invocation_target(target.service, target.handler)
+        if self.target_info is None:
+            raise AttemptError(
+                f"service '{target.service}' handler '{target.handler}' is not registered",
+                reached_sdk=False,
+            )
+        if self.deployment_id is not None:
+            deployment = registry.get_deployment(self.deployment_id)
+            if deployment is None:
+                raise AttemptError(
+                    f"the pinned deployment {self.deployment_id} was removed", reached_sdk=False
+                )
+            assert self.protocol_version is not None
+            return deployment, self.protocol_version
+        deployment = registry.latest_deployment_for(target.service)
+        if deployment is None:
+            raise AttemptError(f"no deployment for service '{target.service}'", reached_sdk=False)
+        version = choose_protocol_version(
+            deployment.min_protocol_version,
+            deployment.max_protocol_version,
+            self.invoker.enable_protocol_v7,
+        )
+        if version is None:
+            raise AttemptError("no common service protocol version", reached_sdk=False)
+        self.deployment_id = deployment.id
+        self.protocol_version = version
+        self.processor.submit(PinDeployment(self.invocation_id, self.epoch, deployment.id, version))
+        return deployment, version
+
+    def on_attempt_started(self, deployment_id: str) -> None:
+        self.last_start_at = int(time.time() * 1000)
+        self.last_attempt_deployment_id = deployment_id
+        self.next_retry_at = None
+
+    # ---- the retry loop
+
+    async def _run(self) -> None:
+        retries_since_progress = 0
+        try:
+            while not self._aborted:
+                attempt = Attempt(self, retries_since_progress)
+                self.attempt = attempt
+                try:
+                    await attempt.run()
+                    return
+                except AttemptAborted:
+                    attempt.abort_stream_quietly()
+                    return
+                except AttemptError as error:
+                    failure = error
+                except asyncio.CancelledError:
+                    attempt.abort_stream_quietly()
+                    raise
+                except Exception as exc:  # a bug must not take the invoker down
+                    log.exception("attempt of %s crashed", self.invocation_id_str)
+                    failure = AttemptError(f"internal error: {exc}")
+                finally:
+                    self.last_attempt_server = attempt.sdk_server or self.last_attempt_server
+                attempt.abort_stream_quietly()
+                # Retries must replay everything the failed attempt already sent.
+                await attempt.durable_barrier()
+                if attempt.journaled_commands:
+                    retries_since_progress = 0
+                    self.retry_count = 0
+                retries_since_progress += 1
+                self.retry_count += 1
+                self.last_failure = failure
+                log.info(
+                    "invocation %s attempt failed (%s): %s",
+                    self.invocation_id_str,
+                    failure.code,
+                    failure.message,
+                )
+                if not await self._backoff(failure):
+                    return
+        finally:
+            self.invoker.task_finished(self)
+
+    async def _backoff(self, failure: AttemptError) -> bool:
+        policy = self._retry_policy()
+        if failure.behavior == 1 or failure.behavior == 2:
+            delay = None
+            pause = failure.behavior == 1
+        else:
+            delay = policy.delay_ms(self.retry_count)
+            pause = policy.on_max_attempts != "kill"
+        if delay is None:
+            self.processor.submit(
+                AttemptFailed(
+                    self.invocation_id,
+                    self.epoch,
+                    Failure(failure.code, failure.message),
+                    pause=pause,
+                )
+            )
+            return False
+        if failure.retry_after_ms is not None:
+            delay = failure.retry_after_ms
+        self.next_retry_at = int(time.time() * 1000) + delay
+        await asyncio.sleep(delay / 1000)
+        return not self._aborted
+
+    def _retry_policy(self) -> RetryPolicy:
+        info = self.target_info
+        if info is not None and getattr(info, "retry_policy", None) is not None:
+            return info.retry_policy  # type: ignore[no-any-return]
+        return self.invoker.default_retry_policy

@@ -1,0 +1,81 @@
+"""The invoker: runs invocations against deployments on behalf of the partitions.
+
+It performs the invoker actions of the partitions (start an attempt, push a
+notification, abort, fail) and reports what SDKs send back as commands to the
+partition that owns the invocation. It never writes storage.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from restate_server.invoker.invocation_task import InvocationTask
+from restate_server.invoker.retry import RetryPolicy
+from restate_server.invoker.transport import Transport
+from restate_server.partition.actions import AbortAttempt, Action, FailAttempt, InvokeAttempt, NotifyInvoker
+from restate_server.partition.processor import PartitionProcessor
+from restate_server.storage.db import Store
+
+log = logging.getLogger(__name__)
+
+
+class Invoker:
+    def __init__(
+        self,
+        *,
+        store: Store,
+        registry: Any,
+        transport: Transport,
+        processor_for: Callable[[bytes], PartitionProcessor],
+        default_retry_policy: RetryPolicy,
+        cluster_name: str = "localcluster",
+        enable_protocol_v7: bool = False,
+        message_size_limit: int = 32 * 1024 * 1024,
+    ) -> None:
+        self.store = store
+        self.registry = registry
+        self.transport = transport
+        self.processor_for = processor_for
+        self.default_retry_policy = default_retry_policy
+        self.cluster_name = cluster_name
+        self.enable_protocol_v7 = enable_protocol_v7
+        self.message_size_limit = message_size_limit
+        self.tasks: dict[bytes, InvocationTask] = {}
+
+    def perform(self, action: Action) -> None:
+        if isinstance(action, NotifyInvoker):
+            task = self.tasks.get(action.invocation_id)
+            if task is not None:
+                task.notify(action.index, action.type_id, action.body, action.ack_completion_id)
+        elif isinstance(action, InvokeAttempt):
+            self._start(action)
+        elif isinstance(action, AbortAttempt):
+            task = self.tasks.pop(action.invocation_id, None)
+            if task is not None:
+                task.abort()
+        elif isinstance(action, FailAttempt):
+            task = self.tasks.get(action.invocation_id)
+            if task is not None:
+                task.fail_attempt(action.epoch, action.code, action.message)
+
+    def _start(self, action: InvokeAttempt) -> None:
+        previous = self.tasks.get(action.invocation_id)
+        if previous is not None:
+            if previous.epoch >= action.epoch:
+                return
+            previous.abort()
+        task = InvocationTask(self, action, self.processor_for(action.invocation_id))
+        self.tasks[action.invocation_id] = task
+        task.start()
+
+    def task_finished(self, task: InvocationTask) -> None:
+        if self.tasks.get(task.invocation_id) is task:
+            del self.tasks[task.invocation_id]
+
+    async def close(self) -> None:
+        for task in list(self.tasks.values()):
+            task.abort()
+        self.tasks.clear()
+        await self.transport.close()

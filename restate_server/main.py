@@ -1,0 +1,92 @@
+"""The ``restate-server`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import sys
+
+import click
+
+from restate_server.config import ConfigError, dump_config, load_config
+from restate_server.logging_setup import configure_logging
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--config-file",
+    envvar="RESTATE_CONFIG",
+    type=click.Path(dir_okay=False),
+    help="TOML configuration file (env: RESTATE_CONFIG).",
+)
+@click.option(
+    "--base-dir",
+    type=click.Path(file_okay=False),
+    help="Where the server keeps its data (env: RESTATE_BASE_DIR, default ./restate-data).",
+)
+@click.option("--node-name", help="Name of this node (env: RESTATE_NODE_NAME).")
+@click.option("--log-filter", help="Log filter, e.g. 'info' (env: RESTATE_LOG_FILTER).")
+@click.option("--dump-config", is_flag=True, help="Print the effective configuration and exit.")
+def main(
+    config_file: str | None,
+    base_dir: str | None,
+    node_name: str | None,
+    log_filter: str | None,
+    dump_config: bool,
+) -> None:
+    """A durable-execution server, wire-compatible with Restate."""
+    overrides: dict[str, object] = {}
+    if base_dir is not None:
+        overrides["base-dir"] = base_dir
+    if node_name is not None:
+        overrides["node-name"] = node_name
+    if log_filter is not None:
+        overrides["log-filter"] = log_filter
+    try:
+        config = load_config(config_file, os.environ, overrides)
+    except ConfigError as exc:
+        raise click.ClickException(str(exc)) from exc
+    if dump_config:
+        click.echo(dump_config_text(config))
+        return
+    configure_logging(config.log_filter)
+    _run(config)
+
+
+def dump_config_text(config: object) -> str:
+    return dump_config(config)  # type: ignore[arg-type]
+
+
+def _run(config: object) -> None:
+    try:
+        import uvloop
+
+        uvloop.install()
+    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
+        pass
+    asyncio.run(_serve(config))
+
+
+async def _serve(config: object) -> None:
+    from restate_server.server import Server
+
+    server = Server(config)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        await server.start()
+    except OSError as exc:
+        logging.getLogger("restate_server").error("cannot start: %s", exc)
+        await server.stop()
+        sys.exit(1)
+    await stop.wait()
+    logging.getLogger("restate_server").info("shutting down")
+    await server.stop()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

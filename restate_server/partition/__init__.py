@@ -1,0 +1,1 @@
+"""The partition: state machine (rules), processor (ordering + group commit), timers."""

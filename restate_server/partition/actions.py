@@ -1,0 +1,77 @@
+"""Actions: what a partition asks the rest of the process to do once a batch is durable."""
+
+from __future__ import annotations
+
+import msgspec
+
+from restate_server.storage.records import Outcome, Target, TimerKind
+
+
+class InvokeAttempt(msgspec.Struct, tag="invoke_attempt"):
+    """Start (or resume) running an invocation against its deployment."""
+
+    invocation_id: bytes
+    epoch: int
+    target: Target
+    random_seed: int
+    deployment_id: str | None
+    protocol_version: int | None
+
+
+class NotifyInvoker(msgspec.Struct, tag="notify"):
+    """A notification appended to a running invocation's journal at ``index``."""
+
+    invocation_id: bytes
+    epoch: int
+    index: int
+    type_id: int
+    body: bytes
+    # V7: the SDK asked for an ack of its run proposal; send ProposeRunCompletionAck instead
+    ack_completion_id: int | None = None
+
+
+class AbortAttempt(msgspec.Struct, tag="abort"):
+    """Stop whatever attempt runs for this invocation (it completed or was killed)."""
+
+    invocation_id: bytes
+
+
+class FailAttempt(msgspec.Struct, tag="fail_attempt"):
+    """A command of the running attempt was rejected; the attempt fails and is retried.
+
+    ``epoch`` is the invocation's new epoch: later attempts must use it.
+    """
+
+    invocation_id: bytes
+    epoch: int
+    code: int
+    message: str
+
+
+class IngressReply(msgspec.Struct, tag="reply"):
+    request_id: int
+    invocation_id: bytes
+    outcome: Outcome
+    # completion time + retention, for the idempotency-expires header of retained results
+    expires_at: int | None = None
+    # the outcome was produced by the server (e.g. the invocation is not completed) rather
+    # than by the invocation itself
+    from_ingress: bool = False
+    # the invocation's target, for answers to attach requests (output content type)
+    target: Target | None = None
+
+
+class IngressSendAck(msgspec.Struct, tag="send_ack"):
+    request_id: int
+    invocation_id: bytes
+    previously_accepted: bool
+    execution_time: int | None = None
+
+
+class RegisterTimer(msgspec.Struct, tag="timer"):
+    key: bytes
+    due: int
+    timer: TimerKind
+
+
+Action = InvokeAttempt | NotifyInvoker | AbortAttempt | FailAttempt | IngressReply | IngressSendAck | RegisterTimer

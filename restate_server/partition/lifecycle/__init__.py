@@ -1,0 +1,1 @@
+"""Invocation lifecycle transitions: one module per transition."""

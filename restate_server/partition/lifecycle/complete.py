@@ -1,0 +1,59 @@
+"""Completing an invocation: answer everyone waiting, free its key, keep what is retained."""
+
+from __future__ import annotations
+
+from restate_server.partition.context import ApplyContext
+from restate_server.partition.lifecycle.reply import reply_to_sink
+from restate_server.partition.lifecycle.start import start
+from restate_server.storage import keys
+from restate_server.storage.records import COMPLETED, IngressSink, InvocationStatus, Outcome
+
+
+def complete(
+    ctx: ApplyContext, invocation_id: bytes, status: InvocationStatus, outcome: Outcome
+) -> None:
+    status.status = COMPLETED
+    status.completed_at = ctx.now
+    status.output = outcome
+    status.waiting_completions = []
+    status.waiting_signals = []
+    status.waiting_named_signals = []
+    sinks, status.sinks = status.sinks, []
+
+    retention = max(status.completion_retention_ms, status.journal_retention_ms)
+    if retention > 0:
+        status.expires_at = ctx.now + (status.completion_retention_ms or retention)
+        status.journal_expires_at = ctx.now + status.journal_retention_ms
+        if status.journal_retention_ms == 0:
+            ctx.delete_journal(invocation_id, status.journal_length)
+        ctx.put_status(invocation_id, status)
+    else:
+        ctx.delete_journal(invocation_id, status.journal_length)
+        ctx.delete_status(invocation_id)
+
+    for sink in sinks:
+        # Attach requests see the retention expiry; the original caller does not.
+        expires = status.expires_at if isinstance(sink, IngressSink) and sink.attach else None
+        reply_to_sink(ctx, invocation_id, sink, outcome, expires, status)
+    release_key(ctx, invocation_id, status)
+
+
+def release_key(ctx: ApplyContext, invocation_id: bytes, status: InvocationStatus) -> None:
+    """Hand the key's lock to the next queued invocation, or free it."""
+    target = status.target
+    if not target.needs_lock or target.key is None:
+        return
+    pk = int.from_bytes(invocation_id[:8], "big")
+    lock_key = keys.key_lock(pk, target.service, target.key)
+    if ctx.txn.get(lock_key) != invocation_id:
+        return
+    for inbox_key, next_id in ctx.txn.scan_prefix(keys.inbox_prefix(pk, target.service, target.key)):
+        ctx.txn.delete(inbox_key)
+        next_status = ctx.get_status(next_id)
+        if next_status is None or next_status.status == COMPLETED:
+            continue
+        ctx.txn.put(lock_key, next_id)
+        next_status.inbox_sequence = None
+        start(ctx, next_id, next_status)
+        return
+    ctx.txn.delete(lock_key)

@@ -1,0 +1,29 @@
+"""Start (or resume) an invocation: it becomes ``invoked`` and the invoker gets an attempt."""
+
+from __future__ import annotations
+
+from restate_server.partition.actions import InvokeAttempt
+from restate_server.partition.context import ApplyContext
+from restate_server.storage.records import INVOKED, InvocationStatus
+
+
+def start(ctx: ApplyContext, invocation_id: bytes, status: InvocationStatus) -> None:
+    """Mark the invocation running and ask the invoker for an attempt."""
+    status.status = INVOKED
+    status.epoch += 1
+    if status.running_at is None:
+        status.running_at = ctx.now
+    status.waiting_completions = []
+    status.waiting_signals = []
+    status.waiting_named_signals = []
+    ctx.put_status(invocation_id, status)
+    ctx.emit(
+        InvokeAttempt(
+            invocation_id,
+            status.epoch,
+            status.target,
+            status.random_seed,
+            status.deployment_id,
+            status.protocol_version,
+        )
+    )

@@ -1,0 +1,151 @@
+"""The partition state machine: applies one command at a time, records actions.
+
+No I/O, no clock: storage goes through the transaction in the context, time
+comes in as ``now``. A reader finds the rule for any journal command under
+``entries/`` and for any lifecycle transition under ``lifecycle/``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, Protocol
+
+from restate_server.partition.actions import Action
+from restate_server.partition.commands import (
+    AttachCaller,
+    AttemptEnded,
+    AttemptFailed,
+    AttemptSuspended,
+    Command,
+    CompleteInvocation,
+    Invoke,
+    JournalCommand,
+    PinDeployment,
+    ProposeRunCompletion,
+    Recover,
+    TimerFired,
+)
+from restate_server.partition.context import ApplyContext
+from restate_server.partition.entries import (
+    clear_all_state,
+    clear_state,
+    get_eager_state,
+    get_lazy_state,
+    get_lazy_state_keys,
+    output,
+    run,
+    set_state,
+    sleep,
+)
+from restate_server.partition.entries.preconditions import reject
+from restate_server.partition.lifecycle.attach import attach_caller
+from restate_server.partition.lifecycle.end import end
+from restate_server.partition.lifecycle.fail import attempts_exhausted, complete_with
+from restate_server.partition.lifecycle.invoke import invoke
+from restate_server.partition.lifecycle.recover import recover
+from restate_server.partition.lifecycle.suspend import suspend
+from restate_server.partition.lifecycle.timers import timer_fired
+from restate_server.protocol import messages as pm
+from restate_server.storage import keys
+from restate_server.storage.records import INVOKED, InvocationStatus
+from restate_server.storage.transaction import Transaction
+
+log = logging.getLogger(__name__)
+
+EntryRule = Callable[[ApplyContext, InvocationStatus, JournalCommand], None]
+
+ENTRY_RULES: dict[int, EntryRule] = {
+    pm.OutputCommandMessage.TYPE: output.apply,
+    pm.SetStateCommandMessage.TYPE: set_state.apply,
+    pm.ClearStateCommandMessage.TYPE: clear_state.apply,
+    pm.ClearAllStateCommandMessage.TYPE: clear_all_state.apply,
+    pm.GetEagerStateCommandMessage.TYPE: get_eager_state.apply,
+    pm.GetEagerStateKeysCommandMessage.TYPE: get_eager_state.apply,
+    pm.GetLazyStateCommandMessage.TYPE: get_lazy_state.apply,
+    pm.GetLazyStateKeysCommandMessage.TYPE: get_lazy_state_keys.apply,
+    pm.SleepCommandMessage.TYPE: sleep.apply,
+    pm.RunCommandMessage.TYPE: run.apply,
+}
+
+
+class SchemaView(Protocol):
+    """What the state machine may ask of the schema (to resolve calls)."""
+
+    def get_service(self, name: str) -> Any: ...
+
+
+class StateMachine:
+    def __init__(
+        self,
+        partition_id: int,
+        pk_range: tuple[int, int],
+        schema: SchemaView | None = None,
+    ) -> None:
+        self.partition_id = partition_id
+        self.pk_range = pk_range
+        self.schema = schema
+        self.counters: dict[str, int] = {}
+
+    def load(self, txn: Transaction) -> None:
+        """Read the partition's counters back from storage."""
+        prefix = keys.fsm_variable(self.partition_id, "")
+        for key, value in txn.scan_prefix(prefix):
+            self.counters[key[len(prefix) :].decode()] = keys.decode_u64(value)
+
+    def apply(self, txn: Transaction, command: Command, now: int) -> list[Action]:
+        ctx = ApplyContext(txn, now, self.partition_id, self.counters, self.schema)
+        self._dispatch(ctx, command)
+        return ctx.actions
+
+    def apply_into(self, ctx: ApplyContext, command: Command) -> None:
+        self._dispatch(ctx, command)
+
+    def context(self, txn: Transaction, now: int) -> ApplyContext:
+        return ApplyContext(txn, now, self.partition_id, self.counters, self.schema)
+
+    def _dispatch(self, ctx: ApplyContext, command: Command) -> None:
+        if isinstance(command, JournalCommand):
+            self._journal_command(ctx, command)
+        elif isinstance(command, Invoke):
+            invoke(ctx, command.request)
+        elif isinstance(command, ProposeRunCompletion):
+            run.propose_completion(ctx, command)
+        elif isinstance(command, AttemptEnded):
+            end(ctx, command)
+        elif isinstance(command, AttemptSuspended):
+            suspend(ctx, command)
+        elif isinstance(command, TimerFired):
+            timer_fired(ctx, command)
+        elif isinstance(command, PinDeployment):
+            self._pin(ctx, command)
+        elif isinstance(command, AttachCaller):
+            attach_caller(ctx, command)
+        elif isinstance(command, AttemptFailed):
+            attempts_exhausted(ctx, command)
+        elif isinstance(command, CompleteInvocation):
+            complete_with(ctx, command)
+        elif isinstance(command, Recover):
+            recover(ctx, *self.pk_range)
+        else:  # pragma: no cover - exhaustive over Command
+            raise TypeError(f"unknown command {type(command).__name__}")
+
+    def _journal_command(self, ctx: ApplyContext, command: JournalCommand) -> None:
+        status = ctx.get_status(command.invocation_id)
+        if status is None or status.status != INVOKED or status.epoch != command.epoch:
+            return  # from an attempt that no longer counts
+        rule = ENTRY_RULES.get(command.type_id)
+        if rule is None:
+            name = pm.MESSAGE_NAMES.get(command.type_id, hex(command.type_id))
+            reject(ctx, command.invocation_id, status, f"{name} is not supported", code=573)
+        else:
+            rule(ctx, status, command)
+        ctx.put_status(command.invocation_id, status)
+
+    def _pin(self, ctx: ApplyContext, command: PinDeployment) -> None:
+        status = ctx.get_status(command.invocation_id)
+        if status is None or status.epoch != command.epoch or status.deployment_id is not None:
+            return
+        status.deployment_id = command.deployment_id
+        status.protocol_version = command.protocol_version
+        ctx.put_status(command.invocation_id, status)
