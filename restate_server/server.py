@@ -14,7 +14,14 @@ from restate_server.ingress.waiters import Waiters
 from restate_server.invoker.invoker import Invoker
 from restate_server.invoker.retry import RetryPolicy
 from restate_server.invoker.transport import Transport
-from restate_server.partition.actions import Action, IngressReply, IngressSendAck
+from restate_server.partition.actions import (
+    Action,
+    CommandReply,
+    IngressReply,
+    IngressSendAck,
+    Shuffle,
+)
+from restate_server.partition.commands import Deliver, TruncateOutbox
 from restate_server.partition.processor import PartitionProcessor
 from restate_server.partition.router import Partitions
 from restate_server.partition.state_machine import StateMachine
@@ -106,19 +113,32 @@ class Server:
 
         def perform(actions: list[Action]) -> None:
             for action in actions:
-                if isinstance(action, (IngressReply, IngressSendAck)):
+                if isinstance(action, (IngressReply, IngressSendAck, CommandReply)):
                     waiters.perform(action)
+                elif isinstance(action, Shuffle):
+                    shuffle(action)
                 else:
                     invoker.perform(action)
 
+        def shuffle(action: Shuffle) -> None:
+            source = processors[action.source_partition]
+            sequence = action.sequence
+            processors[action.target_partition].submit(
+                Deliver(action.source_partition, sequence, action.command),
+                lambda: source.submit(TruncateOutbox(sequence)),
+            )
+
         for partition_id in range(table.count):
-            pk_range = table.range_of(partition_id)
-            machine = StateMachine(partition_id, pk_range, registry)
+            machine = StateMachine(partition_id, table, registry)
             processors.append(
-                PartitionProcessor(partition_id, pk_range, store, committer, machine, perform)
+                PartitionProcessor(
+                    partition_id, table.range_of(partition_id), store, committer, machine, perform
+                )
             )
         for processor in processors:
             await processor.start()
+        for processor in processors:
+            perform(list(processor.outbox_backlog()))
 
         ingress = Ingress(registry, partitions, waiters)
         host, port = _split_address(config.ingress.bind_address)

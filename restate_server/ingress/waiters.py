@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import random
 
-from restate_server.partition.actions import Action, IngressReply, IngressSendAck
+from restate_server.partition.actions import Action, CommandReply, IngressReply, IngressSendAck
 
-Answer = IngressReply | IngressSendAck
+Answer = IngressReply | IngressSendAck | CommandReply
 
 
 class Waiters:
@@ -33,7 +33,7 @@ class Waiters:
         self._futures.pop(request_id, None)
 
     def perform(self, action: Action) -> None:
-        assert isinstance(action, (IngressReply, IngressSendAck))
+        assert isinstance(action, (IngressReply, IngressSendAck, CommandReply))
         future = self._futures.pop(action.request_id, None)
         if future is not None and not future.done():
             future.set_result(action)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import msgspec
 
 from restate_server.storage.records import Outcome, Target, TimerKind
@@ -68,10 +70,37 @@ class IngressSendAck(msgspec.Struct, tag="send_ack"):
     execution_time: int | None = None
 
 
+class CommandReply(msgspec.Struct, tag="command_reply"):
+    """The result of an admin/ingress command that is not an invocation outcome."""
+
+    request_id: int
+    # e.g. "accepted", "done", "completed", "not_found", "not_completed"
+    result: str
+
+
+class Shuffle(msgspec.Struct, tag="shuffle"):
+    """Hand an outbox entry to the partition that owns its target."""
+
+    source_partition: int
+    target_partition: int
+    sequence: int
+    command: Any
+
+
 class RegisterTimer(msgspec.Struct, tag="timer"):
     key: bytes
     due: int
     timer: TimerKind
 
 
-Action = InvokeAttempt | NotifyInvoker | AbortAttempt | FailAttempt | IngressReply | IngressSendAck | RegisterTimer
+Action = (
+    InvokeAttempt
+    | NotifyInvoker
+    | AbortAttempt
+    | FailAttempt
+    | IngressReply
+    | IngressSendAck
+    | CommandReply
+    | Shuffle
+    | RegisterTimer
+)

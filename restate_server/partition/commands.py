@@ -114,6 +114,74 @@ class CompleteInvocation(msgspec.Struct, tag="complete"):
     outcome: Outcome
 
 
+# ---- messages between invocations (may cross partitions, see ``Deliver``)
+
+
+class AppendNotification(msgspec.Struct, tag="append_notification"):
+    """Append a ready-made notification to a live invocation's journal."""
+
+    invocation_id: bytes
+    type_id: int
+    body: bytes
+    completion_id: int | None = None
+    signal_id: int | None = None
+    signal_name: str | None = None
+
+
+class AttachInvocation(msgspec.Struct, tag="attach_invocation"):
+    """Another invocation waits for (``wait``) or asks for the output of ``target_id``."""
+
+    target_id: bytes
+    caller_id: bytes
+    completion_id: int
+    wait: bool = True
+
+
+class CancelInvocation(msgspec.Struct, tag="cancel"):
+    invocation_id: bytes
+    # an admin request waiting for the outcome ("accepted", "completed", "not_found")
+    request_id: int | None = None
+
+
+class KillInvocation(msgspec.Struct, tag="kill"):
+    invocation_id: bytes
+    request_id: int | None = None
+
+
+class PurgeInvocation(msgspec.Struct, tag="purge"):
+    invocation_id: bytes
+    request_id: int | None = None
+    # the cleaner: purge only if its retention has expired by then
+    only_if_expired: bool = False
+
+
+class ResolveAwakeable(msgspec.Struct, tag="resolve_awakeable"):
+    """Complete an awakeable (a signal of ``invocation_id``) from outside an invocation."""
+
+    invocation_id: bytes
+    signal_id: int
+    value: bytes | None = None
+    failure: Failure | None = None
+    request_id: int | None = None
+
+
+OutboxCommand = Invoke | AppendNotification | AttachInvocation | CancelInvocation | KillInvocation
+
+
+class Deliver(msgspec.Struct, tag="deliver"):
+    """A command from another partition's outbox; ``sequence`` deduplicates re-deliveries."""
+
+    source_partition: int
+    sequence: int
+    command: OutboxCommand
+
+
+class TruncateOutbox(msgspec.Struct, tag="truncate_outbox"):
+    """The target partition has committed outbox entry ``sequence``; forget it."""
+
+    sequence: int
+
+
 Command = (
     Invoke
     | AttachCaller
@@ -126,4 +194,23 @@ Command = (
     | TimerFired
     | Recover
     | CompleteInvocation
+    | AppendNotification
+    | AttachInvocation
+    | CancelInvocation
+    | KillInvocation
+    | PurgeInvocation
+    | ResolveAwakeable
+    | Deliver
+    | TruncateOutbox
 )
+
+_outbox_encoder = msgspec.msgpack.Encoder()
+_outbox_decoder = msgspec.msgpack.Decoder(OutboxCommand)
+
+
+def encode_outbox_command(command: OutboxCommand) -> bytes:
+    return _outbox_encoder.encode(command)
+
+
+def decode_outbox_command(raw: bytes) -> OutboxCommand:
+    return _outbox_decoder.decode(raw)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from restate_server.partition.actions import Action, NotifyInvoker
+from restate_server.partition.actions import Action, NotifyInvoker, Shuffle
+from restate_server.partition.commands import encode_outbox_command
 from restate_server.storage import keys
 from restate_server.storage.records import (
     INVOKED,
@@ -17,7 +18,8 @@ from restate_server.storage.records import (
 from restate_server.storage.transaction import Transaction
 
 if TYPE_CHECKING:
-    from restate_server.partition.state_machine import SchemaView
+    from restate_server.partition.commands import OutboxCommand
+    from restate_server.partition.state_machine import SchemaView, StateMachine
 
 
 class ApplyContext:
@@ -28,34 +30,52 @@ class ApplyContext:
     the batch is durable.
     """
 
-    __slots__ = ("_counters", "actions", "now", "partition_id", "schema", "txn")
+    __slots__ = (
+        "_counters",
+        "_machine",
+        "_statuses",
+        "actions",
+        "now",
+        "partition_id",
+        "schema",
+        "txn",
+    )
 
     def __init__(
         self,
         txn: Transaction,
         now: int,
-        partition_id: int,
-        counters: dict[str, int],
-        schema: SchemaView | None,
+        machine: StateMachine,
     ) -> None:
         self.txn = txn
         self.now = now
-        self.partition_id = partition_id
+        self.partition_id = machine.partition_id
         self.actions: list[Action] = []
-        self._counters = counters
-        self.schema = schema
+        self._counters = machine.counters
+        self._machine = machine
+        self.schema: SchemaView | None = machine.schema
+        # One object per invocation while a command is applied, so that rules that
+        # reach the same invocation twice (e.g. resolving one's own awakeable) share it.
+        self._statuses: dict[bytes, InvocationStatus | None] = {}
 
     # ---- invocation status
 
     def get_status(self, invocation_id: bytes) -> InvocationStatus | None:
+        statuses = self._statuses
+        if invocation_id in statuses:
+            return statuses[invocation_id]
         raw = self.txn.get(keys.invocation_status(invocation_id))
-        return None if raw is None else decode_status(raw)
+        status = None if raw is None else decode_status(raw)
+        statuses[invocation_id] = status
+        return status
 
     def put_status(self, invocation_id: bytes, status: InvocationStatus) -> None:
         status.modified_at = self.now
+        self._statuses[invocation_id] = status
         self.txn.put(keys.invocation_status(invocation_id), encode(status))
 
     def delete_status(self, invocation_id: bytes) -> None:
+        self._statuses[invocation_id] = None
         self.txn.delete(keys.invocation_status(invocation_id))
 
     # ---- journal
@@ -113,6 +133,26 @@ class ApplyContext:
 
     def emit(self, action: Action) -> None:
         self.actions.append(action)
+
+    # ---- talking to other invocations
+
+    def deliver(self, partition_key: int, command: OutboxCommand) -> None:
+        """Apply ``command`` at the partition owning ``partition_key``.
+
+        Locally it is applied at once, in this same transaction. Across
+        partitions it is written to the outbox in this batch and shuffled to the
+        target after commit; the target deduplicates re-deliveries.
+        """
+        target = self._machine.table.partition_of(partition_key)
+        if target == self.partition_id:
+            self._machine.dispatch(self, command)
+            return
+        sequence = self.next_sequence("outbox")
+        self.txn.put(keys.outbox(self.partition_id, sequence), encode_outbox_command(command))
+        self.emit(Shuffle(self.partition_id, target, sequence, command))
+
+    def deliver_to_invocation(self, invocation_id: bytes, command: OutboxCommand) -> None:
+        self.deliver(int.from_bytes(invocation_id[:8], "big"), command)
 
 
 Rule = Callable[[ApplyContext], None]

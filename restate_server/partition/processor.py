@@ -17,8 +17,20 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from restate_server.partition.actions import Action, FailAttempt, RegisterTimer
-from restate_server.partition.commands import Command, JournalCommand, Recover, TimerFired
+from restate_server.partition.actions import Action, FailAttempt, RegisterTimer, Shuffle
+from restate_server.partition.commands import (
+    AppendNotification,
+    AttachInvocation,
+    CancelInvocation,
+    Command,
+    Invoke,
+    JournalCommand,
+    KillInvocation,
+    OutboxCommand,
+    Recover,
+    TimerFired,
+    decode_outbox_command,
+)
 from restate_server.partition.state_machine import StateMachine
 from restate_server.partition.timer_service import TimerService
 from restate_server.storage import keys
@@ -84,6 +96,17 @@ class PartitionProcessor:
             self.timers.register(key, keys.timer_due_of(key), decode_timer(raw))
         self.submit(Recover())
         self._task = loop.create_task(self._run(), name=f"partition-{self.partition_id}")
+
+    def outbox_backlog(self) -> list[Shuffle]:
+        """Outbox entries not yet confirmed by their target (re-sent after a restart)."""
+        backlog = []
+        prefix = keys.outbox_prefix(self.partition_id)
+        for key, raw in self._store.scan_prefix(prefix):
+            sequence = keys.decode_u64(key[len(prefix) :])
+            command = decode_outbox_command(raw)
+            target = self._sm.table.partition_of(_partition_key_of(command))
+            backlog.append(Shuffle(self.partition_id, target, sequence, command))
+        return backlog
 
     async def stop(self) -> None:
         if self.timers is not None:
@@ -191,3 +214,15 @@ class PartitionProcessor:
                 self._perform(rest)
             except Exception:
                 log.exception("performing actions failed")
+
+
+def _partition_key_of(command: OutboxCommand) -> int:
+    if isinstance(command, Invoke):
+        raw = command.request.invocation_id
+    elif isinstance(command, AttachInvocation):
+        raw = command.target_id
+    elif isinstance(command, (AppendNotification, CancelInvocation, KillInvocation)):
+        raw = command.invocation_id
+    else:  # pragma: no cover - exhaustive
+        raise TypeError(type(command).__name__)
+    return int.from_bytes(raw[:8], "big")

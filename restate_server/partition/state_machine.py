@@ -13,7 +13,15 @@ from typing import Any, Protocol
 
 from restate_server.partition.actions import Action
 from restate_server.partition.commands import (
+    AppendNotification,
     AttachCaller,
+    AttachInvocation,
+    CancelInvocation,
+    Deliver,
+    KillInvocation,
+    PurgeInvocation,
+    ResolveAwakeable,
+    TruncateOutbox,
     AttemptEnded,
     AttemptFailed,
     AttemptSuspended,
@@ -28,18 +36,30 @@ from restate_server.partition.commands import (
 )
 from restate_server.partition.context import ApplyContext
 from restate_server.partition.entries import (
+    attach_invocation as attach_entry,
+)
+from restate_server.partition.entries import (
+    call,
     clear_all_state,
     clear_state,
+    complete_awakeable,
     get_eager_state,
     get_lazy_state,
     get_lazy_state_keys,
     output,
+    promise,
     run,
+    send_signal,
     set_state,
     sleep,
 )
 from restate_server.partition.entries.preconditions import reject
-from restate_server.partition.lifecycle.attach import attach_caller
+from restate_server.partition.lifecycle.attach import attach_caller, attach_invocation
+from restate_server.partition.lifecycle.awakeable import resolve_awakeable
+from restate_server.partition.lifecycle.cancel import cancel
+from restate_server.partition.lifecycle.kill import kill
+from restate_server.partition.lifecycle.notify import append_notification
+from restate_server.partition.lifecycle.purge import purge
 from restate_server.partition.lifecycle.end import end
 from restate_server.partition.lifecycle.fail import attempts_exhausted, complete_with
 from restate_server.partition.lifecycle.invoke import invoke
@@ -49,6 +69,7 @@ from restate_server.partition.lifecycle.timers import timer_fired
 from restate_server.protocol import messages as pm
 from restate_server.storage import keys
 from restate_server.storage.records import INVOKED, InvocationStatus
+from restate_server.partition.table import PartitionTable
 from restate_server.storage.transaction import Transaction
 
 log = logging.getLogger(__name__)
@@ -66,6 +87,15 @@ ENTRY_RULES: dict[int, EntryRule] = {
     pm.GetLazyStateKeysCommandMessage.TYPE: get_lazy_state_keys.apply,
     pm.SleepCommandMessage.TYPE: sleep.apply,
     pm.RunCommandMessage.TYPE: run.apply,
+    pm.CallCommandMessage.TYPE: call.apply,
+    pm.OneWayCallCommandMessage.TYPE: call.apply,
+    pm.SendSignalCommandMessage.TYPE: send_signal.apply,
+    pm.CompleteAwakeableCommandMessage.TYPE: complete_awakeable.apply,
+    pm.GetPromiseCommandMessage.TYPE: promise.get,
+    pm.PeekPromiseCommandMessage.TYPE: promise.peek,
+    pm.CompletePromiseCommandMessage.TYPE: promise.complete,
+    pm.AttachInvocationCommandMessage.TYPE: attach_entry.apply,
+    pm.GetInvocationOutputCommandMessage.TYPE: attach_entry.apply,
 }
 
 
@@ -74,16 +104,19 @@ class SchemaView(Protocol):
 
     def get_service(self, name: str) -> Any: ...
 
+    def resolve_invocation_target(self, service: str, handler: str) -> Any: ...
+
 
 class StateMachine:
     def __init__(
         self,
         partition_id: int,
-        pk_range: tuple[int, int],
+        table: PartitionTable,
         schema: SchemaView | None = None,
     ) -> None:
         self.partition_id = partition_id
-        self.pk_range = pk_range
+        self.table = table
+        self.pk_range = table.range_of(partition_id)
         self.schema = schema
         self.counters: dict[str, int] = {}
 
@@ -94,17 +127,11 @@ class StateMachine:
             self.counters[key[len(prefix) :].decode()] = keys.decode_u64(value)
 
     def apply(self, txn: Transaction, command: Command, now: int) -> list[Action]:
-        ctx = ApplyContext(txn, now, self.partition_id, self.counters, self.schema)
-        self._dispatch(ctx, command)
+        ctx = ApplyContext(txn, now, self)
+        self.dispatch(ctx, command)
         return ctx.actions
 
-    def apply_into(self, ctx: ApplyContext, command: Command) -> None:
-        self._dispatch(ctx, command)
-
-    def context(self, txn: Transaction, now: int) -> ApplyContext:
-        return ApplyContext(txn, now, self.partition_id, self.counters, self.schema)
-
-    def _dispatch(self, ctx: ApplyContext, command: Command) -> None:
+    def dispatch(self, ctx: ApplyContext, command: Command) -> None:
         if isinstance(command, JournalCommand):
             self._journal_command(ctx, command)
         elif isinstance(command, Invoke):
@@ -125,6 +152,22 @@ class StateMachine:
             attempts_exhausted(ctx, command)
         elif isinstance(command, CompleteInvocation):
             complete_with(ctx, command)
+        elif isinstance(command, AppendNotification):
+            append_notification(ctx, command)
+        elif isinstance(command, Deliver):
+            self._deliver(ctx, command)
+        elif isinstance(command, TruncateOutbox):
+            ctx.txn.delete(keys.outbox(self.partition_id, command.sequence))
+        elif isinstance(command, AttachInvocation):
+            attach_invocation(ctx, command)
+        elif isinstance(command, CancelInvocation):
+            cancel(ctx, command)
+        elif isinstance(command, KillInvocation):
+            kill(ctx, command)
+        elif isinstance(command, PurgeInvocation):
+            purge(ctx, command)
+        elif isinstance(command, ResolveAwakeable):
+            resolve_awakeable(ctx, command)
         elif isinstance(command, Recover):
             recover(ctx, *self.pk_range)
         else:  # pragma: no cover - exhaustive over Command
@@ -141,6 +184,15 @@ class StateMachine:
         else:
             rule(ctx, status, command)
         ctx.put_status(command.invocation_id, status)
+
+    def _deliver(self, ctx: ApplyContext, command: Deliver) -> None:
+        """Apply a command from another partition's outbox exactly once."""
+        dedup_key = keys.dedup(self.partition_id, command.source_partition.to_bytes(2, "big"))
+        raw = ctx.txn.get(dedup_key)
+        if raw is not None and keys.decode_u64(raw) >= command.sequence:
+            return
+        ctx.txn.put(dedup_key, keys.encode_u64(command.sequence))
+        self.dispatch(ctx, command.command)
 
     def _pin(self, ctx: ApplyContext, command: PinDeployment) -> None:
         status = ctx.get_status(command.invocation_id)

@@ -14,6 +14,7 @@ from restate_server.partition.commands import (
     JournalCommand,
 )
 from restate_server.partition.state_machine import StateMachine
+from restate_server.partition.table import PartitionTable
 from restate_server.protocol import messages as pm
 from restate_server.protocol.ids import InvocationId, new_invocation_id, partition_key_for_key
 from restate_server.storage import keys
@@ -38,9 +39,9 @@ def counter(key: str, handler: str = "add", kind: str = "exclusive") -> Target:
 class Harness:
     """A single partition owning the whole key space, on a real RocksDB in a temp dir."""
 
-    def __init__(self, path: str) -> None:
+    def __init__(self, path: str, schema: Any = None) -> None:
         self.store = Store(path, sync_writes=False)
-        self.machine = StateMachine(0, (0, 1 << 64))
+        self.machine = StateMachine(0, PartitionTable(1), schema)
         self.machine.load(Transaction(self.store))
         self.now = 1_700_000_000_000
 

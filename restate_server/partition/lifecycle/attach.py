@@ -4,11 +4,13 @@ re-runs, and attach/output requests."""
 from __future__ import annotations
 
 from restate_server.partition.actions import IngressReply, IngressSendAck
-from restate_server.partition.commands import AttachCaller, InvocationRequest
+from restate_server.partition.commands import AttachCaller, AttachInvocation, InvocationRequest
 from restate_server.partition.context import ApplyContext
+from restate_server.partition.lifecycle.caller import notify_caller
 from restate_server.partition.lifecycle.reply import reply_to_sink
 from restate_server.storage.records import (
     COMPLETED,
+    CallerSink,
     Failure,
     IngressSink,
     InvocationStatus,
@@ -73,3 +75,23 @@ def attach_caller(ctx: ApplyContext, command: AttachCaller) -> None:
         return
     status.sinks.append(IngressSink(command.request_id, attach=True))
     ctx.put_status(command.invocation_id, status)
+
+
+TARGET_NOT_FOUND = Outcome(failure=Failure(404, "not found"))
+
+
+def attach_invocation(ctx: ApplyContext, command: AttachInvocation) -> None:
+    """An invocation's Attach / GetInvocationOutput command reached the target's partition."""
+    kind = "attach" if command.wait else "output"
+    status = ctx.get_status(command.target_id)
+    if status is None:
+        notify_caller(ctx, command.caller_id, command.completion_id, kind, TARGET_NOT_FOUND)
+        return
+    if status.status == COMPLETED and status.output is not None:
+        notify_caller(ctx, command.caller_id, command.completion_id, kind, status.output)
+        return
+    if not command.wait:
+        notify_caller(ctx, command.caller_id, command.completion_id, kind, None)
+        return
+    status.sinks.append(CallerSink(command.caller_id, command.completion_id, "attach"))
+    ctx.put_status(command.target_id, status)

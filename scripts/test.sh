@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Set up everything the test suite needs on a fresh machine, then run it.
+#   - a virtualenv in .venv with the project and its test dependencies
+#   - Node 22, the TypeScript SDK, the real restate-server and CLI under .tools/node
+# Extra arguments are passed to pytest (e.g. scripts/test.sh tests/unit -x).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PYTHON="${PYTHON:-python3}"
+if [ ! -x .venv/bin/python ]; then
+    "$PYTHON" -m venv .venv
+fi
+.venv/bin/python -m pip install --quiet --upgrade pip
+.venv/bin/python -m pip install --quiet -e '.[test]'
+
+scripts/install-test-deps.sh
+
+.venv/bin/ruff check .
+exec .venv/bin/python -m pytest -q "$@"

@@ -1,0 +1,58 @@
+"""Storage: read-your-writes transactions over in-flight batches, savepoints, key ranges."""
+
+from __future__ import annotations
+
+from restate_server.partition.table import PartitionTable
+from restate_server.storage import keys
+from restate_server.storage.db import Store
+from restate_server.storage.transaction import Transaction
+
+
+def test_transaction_reads_through_in_flight_layers(tmp_path) -> None:
+    store = Store(str(tmp_path / "db"), sync_writes=False)
+    store.write({b"a": b"1", b"b": b"1"})
+    layer1 = {b"a": b"2", b"c": b"2"}
+    layer2 = {b"a": None, b"d": b"3"}
+    txn = Transaction(store, [layer1, layer2])
+    assert txn.get(b"a") is None  # deleted by the newest layer
+    assert txn.get(b"b") == b"1"
+    assert txn.get(b"c") == b"2"
+    txn.put(b"e", b"4")
+    assert txn.scan_prefix(b"") == [(b"b", b"1"), (b"c", b"2"), (b"d", b"3"), (b"e", b"4")]
+    store.close()
+
+
+def test_savepoint_rollback_restores_only_the_failed_command(tmp_path) -> None:
+    store = Store(str(tmp_path / "db"), sync_writes=False)
+    txn = Transaction(store)
+    txn.put(b"keep", b"1")
+    txn.savepoint()
+    txn.put(b"keep", b"2")
+    txn.put(b"new", b"x")
+    txn.delete(b"other")
+    txn.rollback()
+    assert txn.writes == {b"keep": b"1"}
+    store.close()
+
+
+def test_prefix_end_and_scans(tmp_path) -> None:
+    assert keys.prefix_end(b"a\xff") == b"b"
+    store = Store(str(tmp_path / "db"), sync_writes=False)
+    prefix = keys.state_prefix(5, "Counter", "k")
+    other = keys.state_prefix(5, "Counter", "k2")
+    store.write({prefix + b"x": b"1", prefix + b"y": b"2", other + b"x": b"3"})
+    assert [k[len(prefix) :] for k, _ in store.scan_prefix(prefix)] == [b"x", b"y"]
+    store.close()
+
+
+def test_partition_table_covers_the_key_space() -> None:
+    for count in (1, 3, 24):
+        table = PartitionTable(count)
+        previous_end = 0
+        for pid in range(count):
+            start, end = table.range_of(pid)
+            assert start == previous_end
+            assert table.partition_of(start) == pid
+            assert table.partition_of(end - 1) == pid
+            previous_end = end
+        assert previous_end == 1 << 64
