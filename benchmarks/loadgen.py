@@ -159,7 +159,7 @@ async def run_closed_loop(
                     status, _ = await asyncio.wait_for(
                         protocol.request(raw), max(0.1, stop_at - time.monotonic())
                     )
-                except (OSError, ConnectionError, asyncio.TimeoutError):
+                except (TimeoutError, OSError, ConnectionError):
                     result.errors += 1
                     protocol.transport.close()  # type: ignore[union-attr]
                     _, protocol = await loop.create_connection(_ClientProtocol, host, port)

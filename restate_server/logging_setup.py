@@ -34,9 +34,7 @@ def configure_logging(log_filter: str) -> None:
         elif part.lower() in _LEVELS:
             root_level = _LEVELS[part.lower()]
     handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(
-        logging.Formatter("%(asctime)s %(levelname)-5s %(name)s: %(message)s")
-    )
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-5s %(name)s: %(message)s"))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(root_level)

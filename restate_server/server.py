@@ -10,7 +10,6 @@ from typing import Any
 from aiohttp import web
 
 from restate_server.ingress.server import Ingress, start_ingress
-from restate_server.ingress.waiters import Waiters
 from restate_server.invoker.invoker import Invoker
 from restate_server.invoker.retry import RetryPolicy
 from restate_server.invoker.transport import Transport
@@ -21,11 +20,13 @@ from restate_server.partition.actions import (
     IngressSendAck,
     Shuffle,
 )
+from restate_server.partition.cleaner import Cleaner
 from restate_server.partition.commands import Deliver, TruncateOutbox
 from restate_server.partition.processor import PartitionProcessor
 from restate_server.partition.router import Partitions
 from restate_server.partition.state_machine import StateMachine
 from restate_server.partition.table import PartitionTable
+from restate_server.partition.waiters import Waiters
 from restate_server.storage import keys
 from restate_server.storage.committer import Committer
 from restate_server.storage.db import Store
@@ -62,6 +63,7 @@ class Server:
         self.invoker: Invoker | None = None
         self.registry: Any = None
         self.waiters = Waiters()
+        self.cleaner: Cleaner | None = None
         self._ingress_server: asyncio.AbstractServer | None = None
         self._admin_runner: web.AppRunner | None = None
         self.ingress_address: tuple[str, int] | None = None
@@ -139,13 +141,18 @@ class Server:
             await processor.start()
         for processor in processors:
             perform(list(processor.outbox_backlog()))
+        self.cleaner = Cleaner(store, partitions, config.worker.cleanup_interval_ms)
+        self.cleaner.start()
 
         ingress = Ingress(registry, partitions, waiters)
         host, port = _split_address(config.ingress.bind_address)
         self._ingress_server = await start_ingress(ingress, host, port)
         self.ingress_address = self._ingress_server.sockets[0].getsockname()[:2]
 
-        advertised = config.ingress.advertised_ingress_endpoint or f"http://127.0.0.1:{self.ingress_address[1]}/"
+        advertised = (
+            config.ingress.advertised_ingress_endpoint
+            or f"http://127.0.0.1:{self.ingress_address[1]}/"
+        )
         admin_state = AdminState(
             registry=registry,
             discover=lambda uri, **kw: discover(
@@ -185,6 +192,8 @@ class Server:
             self._ingress_server.close()
         if self._admin_runner is not None:
             await self._admin_runner.cleanup()
+        if self.cleaner is not None:
+            await self.cleaner.stop()
         if self.invoker is not None:
             await self.invoker.close()
         if self.partitions is not None:

@@ -176,12 +176,12 @@ async def _attach(
         raise
     assert isinstance(answer, IngressReply)
     outcome = answer.outcome
-    if answer.from_ingress and outcome.failure is not None and outcome.failure.code == 404:
-        if wait and workflow_name is not None:
-            # Attaching to a workflow key that never ran answers with the computed id.
-            return error_response(
-                request, 404, "not found", "invocation", invocation_id=str(invocation_id)
-            )
+    never_ran = answer.from_ingress and outcome.failure is not None and outcome.failure.code == 404
+    if never_ran and wait and workflow_name is not None:
+        # Attaching to a workflow key that never ran answers with the computed id.
+        return error_response(
+            request, 404, "not found", "invocation", invocation_id=str(invocation_id)
+        )
     content_type, set_if_empty = _output_content_type(ingress, answer)
     return reply_response(request, answer, content_type, set_if_empty)
 

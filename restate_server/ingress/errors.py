@@ -22,8 +22,7 @@ BAD_WORKFLOW_PATH = (
     "/restate/workflow/:workflow_name/:workflow_key/attach"
 )
 BAD_AWAKEABLE_PATH = (
-    "bad path, expected either /restate/awakeables/:id/resolve or "
-    "/restate/awakeables/:id/reject"
+    "bad path, expected either /restate/awakeables/:id/resolve or /restate/awakeables/:id/reject"
 )
 
 
@@ -63,7 +62,9 @@ def error_response(
     headers["x-restate-error-source"] = source
     headers["content-type"] = "application/json"
     body = json.dumps(
-        {"code": status, "message": message, "source": source}, ensure_ascii=False, separators=(",", ":")
+        {"code": status, "message": message, "source": source},
+        ensure_ascii=False,
+        separators=(",", ":"),
     ).encode()
     return web.Response(
         status=_http_status(status), body=body, headers=cors_headers(request, headers)

@@ -17,14 +17,14 @@ from urllib.parse import parse_qs, unquote
 from aiohttp import web
 
 from restate_server.durations import DurationError, parse_duration
-from restate_server.ingress import attach
+from restate_server.ingress import attach, awakeables
 from restate_server.ingress.errors import IngressError, cors_headers, error_response
 from restate_server.ingress.paths import parse_handler_path, split_path
 from restate_server.ingress.responses import reply_response, send_ack_response
-from restate_server.ingress.waiters import Waiters
 from restate_server.partition.actions import IngressReply, IngressSendAck
 from restate_server.partition.commands import InvocationRequest, Invoke
 from restate_server.partition.router import Partitions
+from restate_server.partition.waiters import Waiters
 from restate_server.protocol import ids
 from restate_server.storage.records import IngressSink, Target
 
@@ -80,6 +80,8 @@ class Ingress:
             return await self._invoke(request, segments, method, request.raw_path)
         if head in ("invocation", "workflow", "attach", "output", "lookup"):
             return await attach.handle(self, request, head, rest[1:], method)
+        if head in ("awakeables", "a"):
+            return await awakeables.handle(self, request, rest[1:], method)
         if head == "scope":
             raise IngressError(400, "scoped invocations require vqueues to be enabled")
         raise IngressError(404, "not found")
@@ -125,7 +127,9 @@ class Ingress:
                 "will already be idempotent by the workflow key itself.",
             )
         body = await request.read()
-        _validate_content_type(request, body, info.input_content_type)
+        problem = info.validate_input(request.headers.get("content-type"), body)
+        if problem is not None:
+            raise IngressError(400, f"input validation error: {problem}")
 
         target = Target(
             service_name,
@@ -209,30 +213,6 @@ class Ingress:
                 400, f"bad delay query parameter, must be a ISO8601 duration: {exc}"
             ) from exc
         return int(time.time() * 1000) + delay_ms
-
-
-def _validate_content_type(request: web.BaseRequest, body: bytes, expected: str | None) -> None:
-    """Only non-empty bodies are checked; the SDK judges the content itself."""
-    if not body or expected is None:
-        return
-    got = request.headers.get("content-type")
-    if not got:
-        raise IngressError(400, "input validation error: Empty content-type")
-    if not _content_type_matches(got, expected):
-        essence = got.split(";", 1)[0].strip()
-        raise IngressError(
-            400, f"input validation error: Content-type '{essence}' does not match '{expected}'"
-        )
-
-
-def _content_type_matches(got: str, expected: str) -> bool:
-    got_type = got.split(";", 1)[0].strip().lower()
-    expected_type = expected.split(";", 1)[0].strip().lower()
-    if expected_type in ("*/*", ""):
-        return True
-    if expected_type.endswith("/*"):
-        return got_type.startswith(expected_type[:-1])
-    return got_type == expected_type
 
 
 def _preflight(request: web.BaseRequest) -> web.Response:

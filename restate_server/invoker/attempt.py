@@ -27,7 +27,12 @@ from restate_server.partition.commands import (
 )
 from restate_server.protocol import messages as pm
 from restate_server.protocol.errors import ProtocolError
-from restate_server.protocol.framing import REQUESTED_ACK, FrameDecoder, encode_frame, encode_raw_frame
+from restate_server.protocol.framing import (
+    REQUESTED_ACK,
+    FrameDecoder,
+    encode_frame,
+    encode_raw_frame,
+)
 from restate_server.protocol.ids import InvocationId
 from restate_server.protocol.versions import invocation_content_type
 from restate_server.storage.records import Failure
@@ -139,7 +144,9 @@ class Attempt:
             partial_state=attempt_input.state is None,
             key=target.key or "",
             retry_count_since_last_stored_entry=self.retry_count,
-            duration_since_last_stored_entry=max(0, int(time.time() * 1000) - entries[-1].appended_at),
+            duration_since_last_stored_entry=max(
+                0, int(time.time() * 1000) - entries[-1].appended_at
+            ),
             random_seed=task.random_seed if version >= 6 else 0,
         )
         content_type = invocation_content_type(version)
@@ -205,7 +212,9 @@ class Attempt:
                     raise self._partition_failure
                 if self._timed_out:
                     raise AttemptError(self._timed_out)
-                raise AttemptError("the response ended without a terminal message (End, Suspension or Error)")
+                raise AttemptError(
+                    "the response ended without a terminal message (End, Suspension or Error)"
+                )
             self._touch()
             try:
                 frames = decoder.feed(chunk)
@@ -245,7 +254,11 @@ class Attempt:
             404: "the deployment does not know this service/handler",
         }
         message = reasons.get(status, "unexpected status code")
-        raise AttemptError(f"{message} (HTTP {status})", code=status if status >= 400 else 500, retry_after_ms=retry_after)
+        raise AttemptError(
+            f"{message} (HTTP {status})",
+            code=status if status >= 400 else 500,
+            retry_after_ms=retry_after,
+        )
 
     def _on_frame(self, type_id: int, flags: int, body: bytes, version: int) -> str | None:
         task = self.task
@@ -261,7 +274,9 @@ class Attempt:
             on_durable = None
             if flags & REQUESTED_ACK:
                 on_durable = self._command_ack(self._command_count - 1)
-            self._forward(JournalCommand(task.invocation_id, self.epoch, type_id, body, message), on_durable)
+            self._forward(
+                JournalCommand(task.invocation_id, self.epoch, type_id, body, message), on_durable
+            )
             self.journaled_commands += 1
             return None
         if type_id == pm.ProposeRunCompletionMessage.TYPE:
@@ -291,7 +306,9 @@ class Attempt:
                 _collect_future(message.awaiting_on, completions, signals, names)
             if not (completions or signals or names):
                 raise AttemptError("empty suspension message", code=571)
-            self._forward(AttemptSuspended(task.invocation_id, self.epoch, completions, signals, names))
+            self._forward(
+                AttemptSuspended(task.invocation_id, self.epoch, completions, signals, names)
+            )
             return SUSPENDED
         if type_id == pm.ErrorMessage.TYPE:
             raise _error_from_message(message, version)
@@ -365,7 +382,10 @@ class Attempt:
             self._touch()
             self._schedule_watchdog()
             return
-        self._timed_out = f"the SDK sent nothing for {self._abort_s:g} s after the request was closed (abort timeout)"
+        self._timed_out = (
+            f"the SDK sent nothing for {self._abort_s:g} s after the request was closed "
+            "(abort timeout)"
+        )
         if self.stream is not None:
             self.stream.reset()
 
@@ -375,7 +395,9 @@ class Attempt:
             self._watchdog = None
 
 
-def _collect_future(future: pm.Future, completions: list[int], signals: list[int], names: list[str]) -> None:
+def _collect_future(
+    future: pm.Future, completions: list[int], signals: list[int], names: list[str]
+) -> None:
     """V7: flatten a future tree; resuming when any leaf is present is conservative."""
     completions.extend(future.waiting_completions)
     signals.extend(future.waiting_signals)

@@ -14,7 +14,13 @@ from typing import Any
 from restate_server.invoker.invocation_task import InvocationTask
 from restate_server.invoker.retry import RetryPolicy
 from restate_server.invoker.transport import Transport
-from restate_server.partition.actions import AbortAttempt, Action, FailAttempt, InvokeAttempt, NotifyInvoker
+from restate_server.partition.actions import (
+    AbortAttempt,
+    Action,
+    FailAttempt,
+    InvokeAttempt,
+    NotifyInvoker,
+)
 from restate_server.partition.processor import PartitionProcessor
 from restate_server.storage.db import Store
 

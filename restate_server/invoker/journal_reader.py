@@ -20,7 +20,8 @@ class AttemptInput(NamedTuple):
 
 def read_journal(store: Store, invocation_id: bytes) -> list[JournalEntry]:
     return [
-        decode_journal_entry(raw) for _, raw in store.scan_prefix(keys.journal_prefix(invocation_id))
+        decode_journal_entry(raw)
+        for _, raw in store.scan_prefix(keys.journal_prefix(invocation_id))
     ]
 
 
@@ -35,5 +36,7 @@ def read_attempt_input(
     store: Store, invocation_id: bytes, target: Target, eager_state: bool
 ) -> AttemptInput:
     entries = read_journal(store, invocation_id)
-    state = read_state(store, invocation_id, target) if eager_state and target.key is not None else None
+    state = (
+        read_state(store, invocation_id, target) if eager_state and target.key is not None else None
+    )
     return AttemptInput(entries, state)

@@ -70,7 +70,9 @@ class Http1RequestResponseStream:
         try:
             self._response = await self._request
         except (aiohttp.ClientError, OSError) as exc:
-            raise AttemptError(f"error when calling the deployment: {exc}", reached_sdk=False) from exc
+            raise AttemptError(
+                f"error when calling the deployment: {exc}", reached_sdk=False
+            ) from exc
         headers = [(k.lower(), v) for k, v in self._response.headers.items()]
         return self._response.status, headers
 
@@ -108,7 +110,12 @@ class Transport:
         return self._http1
 
     async def open(
-        self, base_uri: str, use_http_11: bool, service: str, handler: str, headers: list[tuple[str, str]]
+        self,
+        base_uri: str,
+        use_http_11: bool,
+        service: str,
+        handler: str,
+        headers: list[tuple[str, str]],
     ) -> AttemptStream:
         origin, path = invoke_url(base_uri, service, handler)
         if use_http_11:

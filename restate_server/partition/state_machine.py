@@ -16,23 +16,23 @@ from restate_server.partition.commands import (
     AppendNotification,
     AttachCaller,
     AttachInvocation,
-    CancelInvocation,
-    Deliver,
-    KillInvocation,
-    PurgeInvocation,
-    ResolveAwakeable,
-    TruncateOutbox,
     AttemptEnded,
     AttemptFailed,
     AttemptSuspended,
+    CancelInvocation,
     Command,
     CompleteInvocation,
+    Deliver,
     Invoke,
     JournalCommand,
+    KillInvocation,
     PinDeployment,
     ProposeRunCompletion,
+    PurgeInvocation,
     Recover,
+    ResolveAwakeable,
     TimerFired,
+    TruncateOutbox,
 )
 from restate_server.partition.context import ApplyContext
 from restate_server.partition.entries import (
@@ -57,19 +57,19 @@ from restate_server.partition.entries.preconditions import reject
 from restate_server.partition.lifecycle.attach import attach_caller, attach_invocation
 from restate_server.partition.lifecycle.awakeable import resolve_awakeable
 from restate_server.partition.lifecycle.cancel import cancel
-from restate_server.partition.lifecycle.kill import kill
-from restate_server.partition.lifecycle.notify import append_notification
-from restate_server.partition.lifecycle.purge import purge
 from restate_server.partition.lifecycle.end import end
 from restate_server.partition.lifecycle.fail import attempts_exhausted, complete_with
 from restate_server.partition.lifecycle.invoke import invoke
+from restate_server.partition.lifecycle.kill import kill
+from restate_server.partition.lifecycle.notify import append_notification
+from restate_server.partition.lifecycle.purge import purge
 from restate_server.partition.lifecycle.recover import recover
 from restate_server.partition.lifecycle.suspend import suspend
 from restate_server.partition.lifecycle.timers import timer_fired
+from restate_server.partition.table import PartitionTable
 from restate_server.protocol import messages as pm
 from restate_server.storage import keys
 from restate_server.storage.records import INVOKED, InvocationStatus
-from restate_server.partition.table import PartitionTable
 from restate_server.storage.transaction import Transaction
 
 log = logging.getLogger(__name__)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from restate_server.protocol.ids import InvocationId, new_invocation_id, partition_key_for_key
+
 from restate_server.partition.actions import Action
 from restate_server.partition.commands import (
     AttemptEnded,
@@ -16,7 +18,6 @@ from restate_server.partition.commands import (
 from restate_server.partition.state_machine import StateMachine
 from restate_server.partition.table import PartitionTable
 from restate_server.protocol import messages as pm
-from restate_server.protocol.ids import InvocationId, new_invocation_id, partition_key_for_key
 from restate_server.storage import keys
 from restate_server.storage.db import Store
 from restate_server.storage.records import (
@@ -57,10 +58,7 @@ class Harness:
     # ---- building commands
 
     def new_id(self, target: Target) -> bytes:
-        if target.key is not None:
-            pk = partition_key_for_key(target.service, target.key)
-        else:
-            pk = 42
+        pk = partition_key_for_key(target.service, target.key) if target.key is not None else 42
         self.now += 1
         return new_invocation_id(pk, self.now).to_bytes()
 
@@ -87,17 +85,15 @@ class Harness:
         epoch = self.status(invocation_id).epoch
         output = pm.OutputCommandMessage(value=value)
         return self.apply(
-            JournalCommand(
-                invocation_id, epoch, output.TYPE, pm.encode_message(output), output
-            ),
+            JournalCommand(invocation_id, epoch, output.TYPE, pm.encode_message(output), output),
             AttemptEnded(invocation_id, epoch),
         )
 
-    def suspend(self, invocation_id: bytes, completions: list[int], signals: list[int] | None = None) -> list[Action]:
+    def suspend(
+        self, invocation_id: bytes, completions: list[int], signals: list[int] | None = None
+    ) -> list[Action]:
         epoch = self.status(invocation_id).epoch
-        return self.apply(
-            AttemptSuspended(invocation_id, epoch, completions, signals or [1], [])
-        )
+        return self.apply(AttemptSuspended(invocation_id, epoch, completions, signals or [1], []))
 
     # ---- reading storage
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from restate_server.protocol.ids import workflow_invocation_id
 
 from restate_server.partition.actions import (
     FailAttempt,
@@ -22,7 +23,6 @@ from restate_server.partition.commands import (
     TimerFired,
 )
 from restate_server.protocol import messages as pm
-from restate_server.protocol.ids import workflow_invocation_id
 from restate_server.storage.records import (
     COMPLETED,
     INBOXED,
@@ -83,9 +83,7 @@ def test_retained_invocation_answers_repeats_with_expiry(h: Harness) -> None:
     h.end(invocation_id, b"1")
     status = h.status(invocation_id)
     assert status.status == COMPLETED and status.expires_at == h.now + 86_400_000
-    _, actions = h.invoke(
-        GREETER, invocation_id=invocation_id, request_id=9, idempotency_key="k"
-    )
+    _, actions = h.invoke(GREETER, invocation_id=invocation_id, request_id=9, idempotency_key="k")
     [reply] = of_type(actions, IngressReply)
     assert reply.request_id == 9 and reply.outcome.value == b"1"
     assert reply.expires_at == status.expires_at
@@ -105,7 +103,7 @@ def test_exclusive_handlers_queue_per_key_in_arrival_order(h: Harness) -> None:
     first, a1 = h.invoke(counter("k"))
     second, a2 = h.invoke(counter("k"))
     third, _ = h.invoke(counter("k"))
-    other, a4 = h.invoke(counter("other"))
+    _other, a4 = h.invoke(counter("other"))
     assert of_type(a1, InvokeAttempt) and of_type(a4, InvokeAttempt)
     assert not of_type(a2, InvokeAttempt)
     assert h.status(second).status == INBOXED
@@ -154,7 +152,9 @@ def test_lazy_state_reads_are_answered_immediately(h: Harness) -> None:
     actions = h.sdk(
         invocation_id, pm.GetLazyStateCommandMessage(key=b"missing", result_completion_id=2)
     )
-    decoded = pm.decode_message(of_type(actions, NotifyInvoker)[0].type_id, of_type(actions, NotifyInvoker)[0].body)
+    decoded = pm.decode_message(
+        of_type(actions, NotifyInvoker)[0].type_id, of_type(actions, NotifyInvoker)[0].body
+    )
     assert decoded.void and decoded.value is None
     actions = h.sdk(invocation_id, pm.GetLazyStateKeysCommandMessage(result_completion_id=3))
     [notify] = of_type(actions, NotifyInvoker)

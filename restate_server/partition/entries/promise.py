@@ -79,7 +79,9 @@ def peek(ctx: ApplyContext, status: InvocationStatus, command: JournalCommand) -
         type_id, body = journal_messages.notification(
             pm.PeekPromiseCompletionNotificationMessage, completion_id=completion_id, void=True
         )
-    ctx.append_notification(command.invocation_id, status, type_id, body, completion_id=completion_id)
+    ctx.append_notification(
+        command.invocation_id, status, type_id, body, completion_id=completion_id
+    )
 
 
 def complete(ctx: ApplyContext, status: InvocationStatus, command: JournalCommand) -> None:
@@ -112,7 +114,9 @@ def complete(ctx: ApplyContext, status: InvocationStatus, command: JournalComman
     type_id, body = journal_messages.notification(
         pm.CompletePromiseCompletionNotificationMessage, completion_id=completion_id, void=True
     )
-    ctx.append_notification(command.invocation_id, status, type_id, body, completion_id=completion_id)
+    ctx.append_notification(
+        command.invocation_id, status, type_id, body, completion_id=completion_id
+    )
     for listener_id, listener_completion in listeners:
         type_id, body = journal_messages.outcome_notification(
             pm.GetPromiseCompletionNotificationMessage, listener_completion, outcome

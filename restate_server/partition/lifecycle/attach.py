@@ -17,9 +17,7 @@ from restate_server.storage.records import (
     Outcome,
 )
 
-WORKFLOW_ALREADY_INVOKED = Outcome(
-    failure=Failure(409, "the workflow method was already invoked")
-)
+WORKFLOW_ALREADY_INVOKED = Outcome(failure=Failure(409, "the workflow method was already invoked"))
 NOT_FOUND = Outcome(failure=Failure(404, "invocation not found"))
 NOT_READY = Outcome(failure=Failure(470, "the invocation exists but has not completed yet"))
 

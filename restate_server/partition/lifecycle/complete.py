@@ -47,7 +47,9 @@ def release_key(ctx: ApplyContext, invocation_id: bytes, status: InvocationStatu
     lock_key = keys.key_lock(pk, target.service, target.key)
     if ctx.txn.get(lock_key) != invocation_id:
         return
-    for inbox_key, next_id in ctx.txn.scan_prefix(keys.inbox_prefix(pk, target.service, target.key)):
+    for inbox_key, next_id in ctx.txn.scan_prefix(
+        keys.inbox_prefix(pk, target.service, target.key)
+    ):
         ctx.txn.delete(inbox_key)
         next_status = ctx.get_status(next_id)
         if next_status is None or next_status.status == COMPLETED:

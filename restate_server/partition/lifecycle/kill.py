@@ -56,7 +56,9 @@ def _pending_children(
         elif entry.type_id == pm.CallInvocationIdCompletionNotificationMessage.TYPE:
             note = pm.decode_message(entry.type_id, entry.body)
             if note.completion_id is not None and note.invocation_id:
-                callee_by_idx[note.completion_id] = InvocationId.from_str(note.invocation_id).to_bytes()
+                callee_by_idx[note.completion_id] = InvocationId.from_str(
+                    note.invocation_id
+                ).to_bytes()
     return [
         callee_by_idx[idx]
         for idx, result_id in waiting.items()

@@ -17,9 +17,7 @@ def suspend(ctx: ApplyContext, command: AttemptSuspended) -> None:
     if not (
         command.waiting_completions or command.waiting_signals or command.waiting_named_signals
     ):
-        ctx.emit(
-            FailAttempt(command.invocation_id, command.epoch, 571, "empty suspension message")
-        )
+        ctx.emit(FailAttempt(command.invocation_id, command.epoch, 571, "empty suspension message"))
         return
     status.waiting_completions = list(command.waiting_completions)
     status.waiting_signals = list(command.waiting_signals)

@@ -1,0 +1,169 @@
+"""``/invocations/{id}/...``: cancel, kill, purge, pause, resume, restart-as-new.
+
+The work is done by the partitions; the admin API only needs an ``InvocationAdmin``
+handle that says what happened, and turns that into the real server's statuses and
+messages. Without a handle these routes answer 501.
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Protocol
+
+from aiohttp import web
+
+from restate_server.admin.errors import ApiError, empty_response, invalid_field, json_response
+from restate_server.admin.routing import Call, Router
+from restate_server.schema.ids import IdError, check_invocation_id
+
+
+class InvocationOutcome(enum.Enum):
+    DONE = "done"  # 200
+    ACCEPTED = "accepted"  # 202: will happen asynchronously
+    NOT_FOUND = "not_found"
+    ALREADY_COMPLETED = "already_completed"  # cancel/kill of a completed invocation
+    NOT_COMPLETED = "not_completed"  # purge of a running one
+    NOT_RUNNING = "not_running"  # pause
+    COMPLETED = "completed"  # resume of a completed one
+    NOT_STARTED = "not_started"  # resume/restart of an inboxed or scheduled one
+    STILL_RUNNING = "still_running"  # restart-as-new
+    INPUT_UNAVAILABLE = "input_unavailable"  # restart-as-new after the journal is gone
+    UNSUPPORTED = "unsupported"  # restart-as-new of a workflow
+
+
+class InvocationAdmin(Protocol):
+    """What the admin API needs from the partitions.
+
+    Optional extras, used when present: ``purge_journal(id)``,
+    ``restart_as_new(id) -> (outcome, new_id | None)`` and
+    ``modify_state(service, key, new_state: dict[str, bytes], version: str | None)``.
+    """
+
+    async def cancel(self, invocation_id: str) -> InvocationOutcome: ...
+
+    async def kill(self, invocation_id: str) -> InvocationOutcome: ...
+
+    async def purge(self, invocation_id: str) -> InvocationOutcome: ...
+
+    async def pause(self, invocation_id: str) -> InvocationOutcome: ...
+
+    async def resume(
+        self, invocation_id: str, deployment: str | None = None
+    ) -> InvocationOutcome: ...
+
+
+def _message(outcome: InvocationOutcome, invocation_id: str, operation: str) -> ApiError:
+    quoted = f"'{invocation_id}'"
+    if outcome is InvocationOutcome.NOT_FOUND:
+        return ApiError(404, f"The requested invocation {quoted} does not exist")
+    if outcome is InvocationOutcome.ALREADY_COMPLETED:
+        return ApiError(409, f"The invocation {quoted} was already completed.")
+    if outcome is InvocationOutcome.NOT_COMPLETED:
+        return ApiError(409, f"The invocation {quoted} is not yet completed.")
+    if outcome is InvocationOutcome.NOT_RUNNING:
+        return ApiError(409, f"The invocation {quoted} is not running, cannot be paused.")
+    if outcome is InvocationOutcome.COMPLETED:
+        return ApiError(409, f"The invocation {quoted} is completed, cannot be resumed.")
+    if outcome is InvocationOutcome.NOT_STARTED:
+        if operation == "restart-as-new":
+            return ApiError(
+                425, f"The invocation {quoted} cannot be restarted because it's not running yet."
+            )
+        return ApiError(
+            425, f"The invocation {quoted} is either inboxed or scheduled, cannot be resumed."
+        )
+    if outcome is InvocationOutcome.STILL_RUNNING:
+        return ApiError(409, f"The invocation {quoted} is still running.")
+    if outcome is InvocationOutcome.INPUT_UNAVAILABLE:
+        return ApiError(
+            410,
+            f"The invocation {quoted} cannot be restarted because the input is not available. "
+            "This indicates that the journal was already purged, or not retained at all.",
+        )
+    return ApiError(
+        422,
+        f"Restarting the invocation {quoted} is not supported. Restarting workflows is not "
+        "supported, and restarting invocations created using the old service protocol.",
+    )
+
+
+def _invocation_id(call: Call) -> str:
+    value = call.params["invocation_id"]
+    try:
+        check_invocation_id(value)
+    except IdError as exc:
+        raise invalid_field("invocation_id", str(exc)) from None
+    return value
+
+
+def _handle(call: Call, method: str) -> object:
+    handle = call.state.invocations
+    if handle is None or getattr(handle, method, None) is None:
+        raise ApiError(501, "Invocation management is not available on this server")
+    return getattr(handle, method)
+
+
+def _reply(outcome: InvocationOutcome, invocation_id: str, operation: str) -> web.StreamResponse:
+    if outcome is InvocationOutcome.DONE:
+        return empty_response(200)
+    if outcome is InvocationOutcome.ACCEPTED:
+        return empty_response(202)
+    raise _message(outcome, invocation_id, operation)
+
+
+def _simple(operation: str, method: str):  # type: ignore[no-untyped-def]
+    async def route(call: Call) -> web.StreamResponse:
+        invocation_id = _invocation_id(call)
+        action = _handle(call, method)
+        outcome = await action(invocation_id)  # type: ignore[operator]
+        return _reply(outcome, invocation_id, operation)
+
+    return route
+
+
+async def resume(call: Call) -> web.StreamResponse:
+    invocation_id = _invocation_id(call)
+    action = _handle(call, "resume")
+    deployment = call.request.query.get("deployment")
+    outcome = await action(invocation_id, deployment)  # type: ignore[operator]
+    return _reply(outcome, invocation_id, "resume")
+
+
+async def restart_as_new(call: Call) -> web.StreamResponse:
+    invocation_id = _invocation_id(call)
+    action = _handle(call, "restart_as_new")
+    outcome, new_id = await action(invocation_id)  # type: ignore[operator]
+    if outcome is InvocationOutcome.DONE:
+        return json_response({"new_invocation_id": new_id})
+    raise _message(outcome, invocation_id, "restart-as-new")
+
+
+async def delete_invocation(call: Call) -> web.StreamResponse:
+    """The deprecated form: ``DELETE /invocations/{id}?mode=Cancel|Kill|Purge`` answers 202."""
+    invocation_id = _invocation_id(call)
+    mode = call.request.query.get("mode", "Cancel").lower()
+    method = {"cancel": "cancel", "kill": "kill", "purge": "purge"}.get(mode)
+    if method is None:
+        raise ApiError(
+            400,
+            f"The query parameter 'mode' is invalid. Reason: unknown variant `{mode}`, "
+            "expected one of `Cancel`, `Kill`, `Purge`",
+        )
+    action = _handle(call, method)
+    await action(invocation_id)  # type: ignore[operator]
+    return empty_response(202)
+
+
+def add_routes(router: Router) -> None:
+    router.add("DELETE", "/invocations/{invocation_id}", delete_invocation)
+    router.add("PATCH", "/invocations/{invocation_id}/kill", _simple("kill", "kill"))
+    router.add("PATCH", "/invocations/{invocation_id}/cancel", _simple("cancel", "cancel"))
+    router.add("PATCH", "/invocations/{invocation_id}/purge", _simple("purge", "purge"))
+    router.add(
+        "PATCH",
+        "/invocations/{invocation_id}/purge-journal",
+        _simple("purge-journal", "purge_journal"),
+    )
+    router.add("PATCH", "/invocations/{invocation_id}/restart-as-new", restart_as_new)
+    router.add("PATCH", "/invocations/{invocation_id}/resume", resume)
+    router.add("PATCH", "/invocations/{invocation_id}/pause", _simple("pause", "pause"))

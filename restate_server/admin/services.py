@@ -1,0 +1,166 @@
+"""``/services``: list, describe, modify settings, handlers, per-service OpenAPI, state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aiohttp import web
+
+from restate_server.admin.errors import (
+    ApiError,
+    empty_response,
+    json_response,
+    not_found,
+    schema_error,
+)
+from restate_server.admin.extract import (
+    describe_value,
+    optional_bool,
+    optional_duration_ms,
+    read_json,
+    shape_error,
+)
+from restate_server.admin.render import handler_metadata, service_metadata
+from restate_server.admin.routing import Call, Router
+from restate_server.admin.service_openapi import service_openapi
+from restate_server.schema.errors import SchemaError
+from restate_server.schema.model import ServiceSchema
+from restate_server.schema.registry import ServicePatch
+
+
+def _service(call: Call) -> ServiceSchema:
+    name = call.params["service"]
+    service = call.state.registry.get_service(name)
+    if service is None:
+        raise not_found("service", name)
+    return service
+
+
+async def list_services(call: Call) -> web.StreamResponse:
+    registry = call.state.registry
+    return json_response(
+        {"services": [service_metadata(registry, s) for s in registry.list_services()]}
+    )
+
+
+async def get_service(call: Call) -> web.StreamResponse:
+    return json_response(service_metadata(call.state.registry, _service(call)))
+
+
+def _parse_patch(body: Any) -> ServicePatch:
+    if not isinstance(body, dict):
+        raise shape_error(
+            f"invalid type: {describe_value(body)}, expected struct ModifyServiceRequest"
+        )
+    return ServicePatch(
+        public=optional_bool(body, "public"),
+        idempotency_retention_ms=optional_duration_ms(body, "idempotency_retention"),
+        workflow_completion_retention_ms=optional_duration_ms(
+            body, "workflow_completion_retention"
+        ),
+        journal_retention_ms=optional_duration_ms(body, "journal_retention"),
+        inactivity_timeout_ms=optional_duration_ms(body, "inactivity_timeout"),
+        abort_timeout_ms=optional_duration_ms(body, "abort_timeout"),
+    )
+
+
+async def modify_service(call: Call) -> web.StreamResponse:
+    patch = _parse_patch(await read_json(call.request))
+    registry = call.state.registry
+    if patch.is_empty():
+        return await get_service(call)
+    try:
+        service = registry.modify_service(call.params["service"], patch)
+    except SchemaError as exc:
+        raise schema_error(exc) from None
+    return json_response(service_metadata(registry, service))
+
+
+async def list_handlers(call: Call) -> web.StreamResponse:
+    service = _service(call)
+    deployment = call.state.registry.get_deployment(service.deployment_id)
+    request_response = deployment is not None and deployment.protocol_type == "RequestResponse"
+    return json_response(
+        {
+            "handlers": [
+                handler_metadata(h, service, request_response) for h in service.handlers.values()
+            ]
+        }
+    )
+
+
+async def get_handler(call: Call) -> web.StreamResponse:
+    service = _service(call)
+    name = call.params["handler"]
+    handler = service.handlers.get(name)
+    if handler is None:
+        raise ApiError(
+            404, f"The requested handler '{name}' on service '{service.name}' does not exist"
+        )
+    deployment = call.state.registry.get_deployment(service.deployment_id)
+    request_response = deployment is not None and deployment.protocol_type == "RequestResponse"
+    return json_response(handler_metadata(handler, service, request_response))
+
+
+async def get_service_openapi(call: Call) -> web.StreamResponse:
+    service = _service(call)
+    return json_response(service_openapi(service, call.state.ingress_endpoint))
+
+
+def _state_value(key: str, value: Any) -> bytes:
+    if isinstance(value, str):
+        return value.encode()
+    if isinstance(value, list) and all(isinstance(b, int) and 0 <= b <= 255 for b in value):
+        return bytes(value)
+    raise shape_error(f"new_state: invalid type: {describe_value(value)}, expected a byte array")
+
+
+async def modify_service_state(call: Call) -> web.StreamResponse:
+    body = await read_json(call.request)
+    if not isinstance(body, dict):
+        raise shape_error(
+            f"invalid type: {describe_value(body)}, expected struct ModifyServiceStateRequest"
+        )
+    object_key = body.get("object_key")
+    if not isinstance(object_key, str):
+        raise shape_error(
+            "missing field `object_key`"
+            if object_key is None
+            else f"object_key: invalid type: {describe_value(object_key)}, expected a string"
+        )
+    version = body.get("version")
+    if version is not None and not isinstance(version, str):
+        raise shape_error(f"version: invalid type: {describe_value(version)}, expected a string")
+    raw_state = body.get("new_state")
+    if not isinstance(raw_state, dict):
+        raise shape_error(
+            "missing field `new_state`"
+            if raw_state is None
+            else f"new_state: invalid type: {describe_value(raw_state)}, expected a map"
+        )
+    new_state = {key: _state_value(key, value) for key, value in raw_state.items()}
+
+    name = call.params["service"]
+    service = call.state.registry.get_service(name)
+    if service is not None:
+        if service.ty == "Service":
+            raise ApiError(400, "Cannot modify state for service type Service")
+    elif new_state:
+        # clearing the state of a removed service stays possible
+        raise not_found("service", name)
+    invocations = call.state.invocations
+    modify = getattr(invocations, "modify_state", None)
+    if modify is None:
+        raise ApiError(501, "State modification is not available on this server")
+    await modify(name, object_key, new_state, version)
+    return empty_response(202)
+
+
+def add_routes(router: Router) -> None:
+    router.add("GET", "/services", list_services)
+    router.add("GET", "/services/{service}", get_service)
+    router.add("PATCH", "/services/{service}", modify_service)
+    router.add("GET", "/services/{service}/openapi", get_service_openapi)
+    router.add("POST", "/services/{service}/state", modify_service_state)
+    router.add("GET", "/services/{service}/handlers", list_handlers)
+    router.add("GET", "/services/{service}/handlers/{handler}", get_handler)

@@ -1,0 +1,173 @@
+"""The configuration tree: keys and defaults as in the real restate-server 1.7.
+
+Struct attributes are snake_case; the TOML/environment keys are the kebab-case names
+the real server uses (``rename="kebab"``), except duration attributes, which carry an
+``_ms`` suffix in Python and keep the real key (``inactivity_timeout_ms`` is
+``inactivity-timeout``). Nesting follows the real server: retention and retry
+defaults sit at the top level, invoker timeouts under ``[worker.invoker]``.
+Values that depend on other values (bind addresses, the invoker's message size limit)
+are settled by the loader, so a ``Config`` built directly carries plain defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from restate_server.config.values import (
+    AdvertisedAddress,
+    BindAddress,
+    ByteSize,
+    Choice,
+    Duration,
+    IntRange,
+    IpAddress,
+    MaxAttempts,
+    PositiveFloat,
+    parse_bind_address,
+)
+
+DAY_MS = 86_400_000
+MIB = 1024 * 1024
+INGRESS_PORT = 8080
+ADMIN_PORT = 9070
+
+
+class _Options(msgspec.Struct, frozen=True, kw_only=True, rename="kebab"):
+    pass
+
+
+class RetryPolicyOptions(_Options):
+    """``[default-retry-policy]``: used when a service/handler configures no policy."""
+
+    initial_interval_ms: Annotated[int, Duration(nonzero=True)] = msgspec.field(
+        default=500, name="initial-interval"
+    )
+    exponentiation_factor: Annotated[float, PositiveFloat()] = 2.0
+    # Including the first attempt; None is "unlimited".
+    max_attempts: Annotated[int | None, MaxAttempts()] = 70
+    on_max_attempts: Annotated[str, Choice("pause", "kill")] = "pause"
+    max_interval_ms: Annotated[int, Duration(nonzero=True)] = msgspec.field(
+        default=60_000, name="max-interval"
+    )
+
+
+class InvokerOptions(_Options):
+    """``[worker.invoker]``."""
+
+    inactivity_timeout_ms: Annotated[int, Duration()] = msgspec.field(
+        default=60_000, name="inactivity-timeout"
+    )
+    abort_timeout_ms: Annotated[int, Duration()] = msgspec.field(
+        default=600_000, name="abort-timeout"
+    )
+    message_size_warning: Annotated[int, ByteSize()] = 10 * MIB
+    # Unless set, ``networking.message-size-limit``; when set, clamped to it.
+    message_size_limit: Annotated[int, ByteSize()] = 32 * MIB
+    concurrent_invocations_limit: Annotated[int | None, IntRange(1)] = 1000
+
+
+class WorkerOptions(_Options):
+    """``[worker]``."""
+
+    cleanup_interval_ms: Annotated[int, Duration(nonzero=True)] = msgspec.field(
+        default=3_600_000, name="cleanup-interval"
+    )
+    invoker: InvokerOptions = msgspec.field(default_factory=InvokerOptions)
+
+
+class IngressOptions(_Options):
+    """``[ingress]``. ``bind-address`` wins over ``bind-ip``/``bind-port``."""
+
+    bind_address: Annotated[str, BindAddress(INGRESS_PORT)] = f"0.0.0.0:{INGRESS_PORT}"
+    bind_ip: Annotated[str | None, IpAddress()] = None
+    bind_port: Annotated[int | None, IntRange(0, 65535)] = None
+    use_random_ports: bool | None = None
+    advertised_host: str | None = None
+    advertised_address: Annotated[str | None, AdvertisedAddress(INGRESS_PORT)] = None
+    # Deprecated in the real server in favour of advertised-address; the loader fills it
+    # with the effective advertised URL, which the admin API reports.
+    advertised_ingress_endpoint: Annotated[str | None, AdvertisedAddress(INGRESS_PORT)] = None
+
+    def bind_host_port(self) -> tuple[str, int]:
+        return parse_bind_address(self.bind_address, INGRESS_PORT)
+
+
+class AdminOptions(_Options):
+    """``[admin]``. ``bind-address`` wins over ``bind-ip``/``bind-port``."""
+
+    bind_address: Annotated[str, BindAddress(ADMIN_PORT)] = f"0.0.0.0:{ADMIN_PORT}"
+    bind_ip: Annotated[str | None, IpAddress()] = None
+    bind_port: Annotated[int | None, IntRange(0, 65535)] = None
+    use_random_ports: bool | None = None
+    advertised_host: str | None = None
+    advertised_address: Annotated[str | None, AdvertisedAddress(ADMIN_PORT)] = None
+    advertised_admin_endpoint: Annotated[str | None, AdvertisedAddress(ADMIN_PORT)] = None
+
+    def bind_host_port(self) -> tuple[str, int]:
+        return parse_bind_address(self.bind_address, ADMIN_PORT)
+
+
+class NetworkingOptions(_Options):
+    """``[networking]``: the cap every message size limit is clamped to."""
+
+    message_size_limit: Annotated[int, ByteSize()] = 32 * MIB
+
+
+class LogServerOptions(_Options):
+    """``[log-server]``. The real server's durable log lives here; ours is the single
+    RocksDB store, so ``rocksdb-disable-wal-fsync`` turns off fsync of every write."""
+
+    rocksdb_disable_wal_fsync: bool = False
+
+
+class StorageSettings(msgspec.Struct, frozen=True):
+    """What the store needs, derived from the real keys (not a TOML table)."""
+
+    sync_writes: bool
+
+
+class Config(_Options):
+    """The whole configuration; see the module docstring for naming."""
+
+    base_dir: str = "./restate-data"
+    # None: the host name, as in the real server.
+    node_name: str | None = None
+    cluster_name: str = "localcluster"
+    # Only read when a base dir is used for the first time (the real server: at
+    # provisioning); the count is then fixed in storage. The real server's CLI also
+    # accepts --bootstrap-num-partitions; its TOML/env key is default-num-partitions.
+    default_num_partitions: Annotated[int, IntRange(1, 65535)] = 24
+    log_filter: str = "warn,restate=info"
+    log_format: Annotated[str, Choice("pretty", "compact", "json")] = "pretty"
+    # Inherited by [ingress] and [admin] when they do not set their own.
+    bind_ip: Annotated[str | None, IpAddress()] = None
+    use_random_ports: bool | None = None
+    advertised_host: str | None = None
+    # 0 disables retention of completed journals.
+    default_journal_retention_ms: Annotated[int, Duration()] = msgspec.field(
+        default=DAY_MS, name="default-journal-retention"
+    )
+    default_idempotency_retention_ms: Annotated[int, Duration()] = msgspec.field(
+        default=DAY_MS, name="default-idempotency-retention"
+    )
+    default_workflow_completion_retention_ms: Annotated[int, Duration()] = msgspec.field(
+        default=DAY_MS, name="default-workflow-completion-retention"
+    )
+    experimental_enable_protocol_v7: bool = False
+    default_retry_policy: RetryPolicyOptions = msgspec.field(default_factory=RetryPolicyOptions)
+    worker: WorkerOptions = msgspec.field(default_factory=WorkerOptions)
+    admin: AdminOptions = msgspec.field(default_factory=AdminOptions)
+    ingress: IngressOptions = msgspec.field(default_factory=IngressOptions)
+    networking: NetworkingOptions = msgspec.field(default_factory=NetworkingOptions)
+    log_server: LogServerOptions = msgspec.field(default_factory=LogServerOptions)
+
+    @property
+    def storage(self) -> StorageSettings:
+        return StorageSettings(sync_writes=not self.log_server.rocksdb_disable_wal_fsync)
+
+    @property
+    def bootstrap_num_partitions(self) -> int:
+        """The name older code and the real CLI flag use for ``default_num_partitions``."""
+        return self.default_num_partitions
