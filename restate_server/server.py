@@ -22,6 +22,7 @@ from restate_server.partition.actions import (
 )
 from restate_server.partition.cleaner import Cleaner
 from restate_server.partition.commands import Deliver, TruncateOutbox
+from restate_server.partition.operations import InvocationOperations
 from restate_server.partition.processor import PartitionProcessor
 from restate_server.partition.router import Partitions
 from restate_server.partition.state_machine import StateMachine
@@ -153,13 +154,18 @@ class Server:
             config.ingress.advertised_ingress_endpoint
             or f"http://127.0.0.1:{self.ingress_address[1]}/"
         )
+        async def http_get(url: str, headers: list[tuple[str, str]], use_http_11: bool) -> Any:
+            return await default_http_get(url, headers, use_http_11, h2_pool=transport.h2_pool)
+
         admin_state = AdminState(
             registry=registry,
             discover=lambda uri, **kw: discover(
-                uri, http_get=lambda *a: default_http_get(*a, h2_pool=transport.h2_pool), **kw
+                uri, http_get=http_get, cluster_name=config.cluster_name, **kw
             ),
             version=SERVER_VERSION,
             ingress_endpoint=advertised,
+            invocations=InvocationOperations(partitions, waiters),
+            cluster_name=config.cluster_name,
         )
         app = create_admin_app(admin_state)
         self._admin_runner = web.AppRunner(app, access_log=None)

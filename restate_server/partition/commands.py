@@ -155,6 +155,16 @@ class PurgeInvocation(msgspec.Struct, tag="purge"):
     only_if_expired: bool = False
 
 
+class PauseInvocation(msgspec.Struct, tag="pause"):
+    invocation_id: bytes
+    request_id: int | None = None
+
+
+class ResumeInvocation(msgspec.Struct, tag="resume"):
+    invocation_id: bytes
+    request_id: int | None = None
+
+
 class ResolveAwakeable(msgspec.Struct, tag="resolve_awakeable"):
     """Complete an awakeable (a signal of ``invocation_id``) from outside an invocation."""
 
@@ -199,6 +209,8 @@ Command = (
     | CancelInvocation
     | KillInvocation
     | PurgeInvocation
+    | PauseInvocation
+    | ResumeInvocation
     | ResolveAwakeable
     | Deliver
     | TruncateOutbox

@@ -62,6 +62,7 @@ from restate_server.partition.lifecycle.fail import attempts_exhausted, complete
 from restate_server.partition.lifecycle.invoke import invoke
 from restate_server.partition.lifecycle.kill import kill
 from restate_server.partition.lifecycle.notify import append_notification
+from restate_server.partition.lifecycle.pause import pause, resume
 from restate_server.partition.lifecycle.purge import purge
 from restate_server.partition.lifecycle.recover import recover
 from restate_server.partition.lifecycle.suspend import suspend
@@ -166,6 +167,10 @@ class StateMachine:
             kill(ctx, command)
         elif isinstance(command, PurgeInvocation):
             purge(ctx, command)
+        elif isinstance(command, PauseInvocation):
+            pause(ctx, command)
+        elif isinstance(command, ResumeInvocation):
+            resume(ctx, command)
         elif isinstance(command, ResolveAwakeable):
             resolve_awakeable(ctx, command)
         elif isinstance(command, Recover):

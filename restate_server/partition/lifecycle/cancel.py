@@ -34,7 +34,7 @@ def cancel(ctx: ApplyContext, command: CancelInvocation) -> None:
     if status is None:
         result = "not_found"
     elif status.status == COMPLETED:
-        result = "completed"
+        result = "already_completed"
     elif status.status in (INBOXED, SCHEDULED):
         if status.status == INBOXED:
             remove_from_inbox(ctx, invocation_id, status)

@@ -29,7 +29,7 @@ def kill(ctx: ApplyContext, command: KillInvocation) -> None:
     if status is None:
         result = "not_found"
     elif status.status == COMPLETED:
-        result = "completed"
+        result = "already_completed"
     else:
         for child in _pending_children(ctx, invocation_id, status):
             ctx.deliver_to_invocation(child, KillInvocation(child))
