@@ -26,11 +26,13 @@ from restate_server.partition.commands import (
     Invoke,
     JournalCommand,
     KillInvocation,
+    PauseInvocation,
     PinDeployment,
     ProposeRunCompletion,
     PurgeInvocation,
     Recover,
     ResolveAwakeable,
+    ResumeInvocation,
     TimerFired,
     TruncateOutbox,
 )
