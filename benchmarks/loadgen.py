@@ -118,6 +118,7 @@ class RunResult:
     elapsed_s: float = 0.0
     latencies_ms: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
+    bodies: list[bytes] = field(default_factory=list)
 
     @property
     def throughput(self) -> float:
@@ -140,6 +141,7 @@ async def run_closed_loop(
     total: int,
     deadline_s: float,
     ok_statuses: tuple[int, ...] = (200, 202),
+    collect_bodies: bool = False,
 ) -> RunResult:
     """``concurrency`` workers send ``total`` requests in all (or stop at the deadline)."""
     loop = asyncio.get_running_loop()
@@ -156,7 +158,7 @@ async def run_closed_loop(
                 raw = make_request(index)
                 started = time.perf_counter()
                 try:
-                    status, _ = await asyncio.wait_for(
+                    status, payload = await asyncio.wait_for(
                         protocol.request(raw), max(0.1, stop_at - time.monotonic())
                     )
                 except (TimeoutError, OSError, ConnectionError):
@@ -168,6 +170,8 @@ async def run_closed_loop(
                 result.statuses[status] = result.statuses.get(status, 0) + 1
                 if status in ok_statuses:
                     result.requests += 1
+                    if collect_bodies:
+                        result.bodies.append(payload)
                 else:
                     result.errors += 1
         finally:

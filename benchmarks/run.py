@@ -1,0 +1,320 @@
+"""Side-by-side benchmark: this server against the real restate-server, same machine, now.
+
+    .venv/bin/python -m benchmarks.run               # full run (several minutes)
+    .venv/bin/python -m benchmarks.run --smoke       # a few seconds: checks that it runs
+
+Both servers run in turn on loopback with the same TypeScript SDK endpoint and the same
+bounded workloads, alternating A/B rounds so machine drift cancels out; the table shows
+the median over rounds. Results also go to ``benchmarks/results/latest.json`` and a PNG
+chart next to it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from benchmarks.loadgen import RunResult, build_request, run_closed_loop
+from tests.support.endpoints import TsEndpoint
+from tests.support.node import ensure_node_tools
+from tests.support.server import RealRestateServerProcess, RestateServerProcess
+
+HERE = Path(__file__).resolve().parent
+SERVICES_APP = HERE / "services" / "app.mjs"
+RESULTS_DIR = HERE / "results"
+
+JSON_HEADERS = {"content-type": "application/json"}
+
+
+@dataclass
+class Workload:
+    name: str
+    concurrency: int
+    total: int
+    make: Callable[[int], bytes]
+    # "throughput" (higher is better) or "latency" (p50/p99, lower is better)
+    kind: str = "throughput"
+
+
+def _post(path: str, body: str) -> bytes:
+    return build_request("POST", path, body.encode(), JSON_HEADERS)
+
+
+def workloads(scale: float, run_id: str) -> list[Workload]:
+    def n(count: int) -> int:
+        return max(8, int(count * scale))
+
+    greet = _post("/Greeter/greet", '"bench"')
+    return [
+        Workload("greet c1", 1, n(600), lambda _i: greet, kind="latency"),
+        Workload("greet c32", 32, n(6000), lambda _i: greet),
+        Workload("greet c128", 128, n(8000), lambda _i: greet),
+        Workload(
+            "counter 1000 keys c32",
+            32,
+            n(5000),
+            lambda i: _post(f"/Counter/{run_id}-k{i % 1000}/add", "1"),
+        ),
+        Workload(
+            "counter hot key c32", 32, n(2000), lambda _i: _post(f"/Counter/{run_id}-hot/add", "1")
+        ),
+        Workload(
+            "workflow 3 steps c32",
+            32,
+            n(3000),
+            lambda i: _post(f"/ThreeSteps/{run_id}-w{i}/run", '"x"'),
+        ),
+        Workload("sleep 100ms c256", 256, n(3000), lambda _i: _post("/Sleeper/sleep", "100")),
+    ]
+
+
+async def _sends(host: str, port: int, scale: float, run_id: str) -> dict[str, float]:
+    """10,000 one-way sends: acceptance rate, then the time until all have completed."""
+    total = max(64, int(10_000 * scale))
+    keys = 64
+    accepted = await run_closed_loop(
+        host,
+        port,
+        lambda i: _post(f"/Counter/{run_id}-s{i % keys}/add/send", "1"),
+        concurrency=32,
+        total=total,
+        deadline_s=120,
+        ok_statuses=(202,),
+    )
+    started = time.perf_counter() - accepted.elapsed_s
+    deadline = time.monotonic() + 300
+    done = 0
+    while time.monotonic() < deadline:
+        gets = await run_closed_loop(
+            host,
+            port,
+            lambda i: _post(f"/Counter/{run_id}-s{i}/get", ""),
+            concurrency=8,
+            total=keys,
+            deadline_s=30,
+            collect_bodies=True,
+        )
+        done = sum(int(v) for v in gets.bodies) if gets.bodies else 0
+        if done >= accepted.requests:
+            break
+        await asyncio.sleep(0.25)
+    return {
+        "accepted_per_s": accepted.throughput,
+        "accept_errors": accepted.errors,
+        "all_completed_s": time.perf_counter() - started,
+        "completed": done,
+    }
+
+
+def _proc_cpu_s(pid: int) -> float:
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    ticks = os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) + int(fields[12])) / ticks
+
+
+def _proc_rss_mb(pid: int) -> float:
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _dir_bytes(path: Path) -> int:
+    total = 0
+    for root, _dirs, files in os.walk(path):
+        for name in files:
+            with contextlib.suppress(OSError):
+                total += os.path.getsize(os.path.join(root, name))
+    return total
+
+
+async def _bench_server(
+    kind: str, endpoint: TsEndpoint, work_dir: Path, scale: float, env: dict[str, str]
+) -> dict[str, Any]:
+    base_dir = work_dir / f"{kind}-{time.monotonic_ns()}"
+    cls = RestateServerProcess if kind == "ours" else RealRestateServerProcess
+    server = cls(base_dir, work_dir, env=env, name=f"bench-{kind}")
+    started = time.perf_counter()
+    server.start()
+    startup_s = time.perf_counter() - started
+    try:
+        reg = server.register(endpoint.url)
+        if reg.status not in (200, 201):
+            raise RuntimeError(f"registration failed: {reg.status} {reg.text()}")
+        pid = server.process.pid
+        assert pid is not None
+        out: dict[str, Any] = {"startup_s": startup_s, "idle_rss_mb": _proc_rss_mb(pid)}
+        run_id = f"r{time.monotonic_ns()}"
+        completed = 0
+        for workload in workloads(scale, run_id):
+            cpu_before = _proc_cpu_s(pid)
+            result: RunResult = await run_closed_loop(
+                "127.0.0.1",
+                server.ingress_port,
+                workload.make,
+                concurrency=workload.concurrency,
+                total=workload.total,
+                deadline_s=300,
+            )
+            cpu = _proc_cpu_s(pid) - cpu_before
+            completed += result.requests
+            out[workload.name] = {
+                "throughput": result.throughput,
+                "p50_ms": result.percentile(50),
+                "p99_ms": result.percentile(99),
+                "errors": result.errors,
+                "requests": result.requests,
+                "cpu_ms_per_request": cpu * 1000 / max(1, result.requests),
+            }
+        out["sends"] = await _sends("127.0.0.1", server.ingress_port, scale, run_id)
+        completed += int(out["sends"]["completed"])
+        out["loaded_rss_mb"] = _proc_rss_mb(pid)
+        out["completed_invocations"] = completed
+        out["disk_bytes_per_invocation"] = _dir_bytes(base_dir) / max(1, completed)
+        return out
+    finally:
+        server.stop()
+        shutil.rmtree(base_dir, ignore_errors=True)
+
+
+def _median(values: list[float]) -> float:
+    values = [v for v in values if v == v]  # drop NaN
+    return statistics.median(values) if values else float("nan")
+
+
+def summarize(rounds: dict[str, list[dict[str, Any]]], scale: float) -> list[dict[str, Any]]:
+    rows: list[dict[str, Any]] = []
+    names = [w.name for w in workloads(scale, "x")]
+
+    def metric(kind: str, getter: Callable[[dict[str, Any]], float]) -> float:
+        return _median([getter(r) for r in rounds.get(kind, [])])
+
+    def row(label: str, getter: Callable[[dict[str, Any]], float], higher_better: bool) -> None:
+        ours = metric("ours", getter)
+        real = metric("real", getter)
+        if real == real and ours == ours and real and ours:
+            ratio = ours / real if higher_better else real / ours
+        else:
+            ratio = float("nan")
+        rows.append({"metric": label, "ours": ours, "real": real, "ratio": ratio})
+
+    for name in names:
+        if name.endswith("c1"):
+            row(f"{name} p50 ms", lambda r, n=name: r[n]["p50_ms"], False)
+            row(f"{name} p99 ms", lambda r, n=name: r[n]["p99_ms"], False)
+        row(f"{name} req/s", lambda r, n=name: r[n]["throughput"], True)
+    row("sends accepted/s", lambda r: r["sends"]["accepted_per_s"], True)
+    row("sends all completed s", lambda r: r["sends"]["all_completed_s"], False)
+    row("server CPU ms/greet c128", lambda r: r["greet c128"]["cpu_ms_per_request"], False)
+    row("RSS idle MB", lambda r: r["idle_rss_mb"], False)
+    row("RSS after load MB", lambda r: r["loaded_rss_mb"], False)
+    row("disk bytes/invocation", lambda r: r["disk_bytes_per_invocation"], False)
+    row("startup s", lambda r: r["startup_s"], False)
+    return rows
+
+
+def print_table(rows: list[dict[str, Any]]) -> str:
+    lines = [f"{'workload':34} {'ours':>12} {'real':>12} {'ratio':>8}"]
+    lines.append("-" * len(lines[0]))
+    for r in rows:
+        lines.append(
+            f"{r['metric']:34} {_fmt(r['ours']):>12} {_fmt(r['real']):>12} {_fmt(r['ratio']):>8}"
+        )
+    lines.append("ratio: ours/real for rates, real/ours for times and sizes (higher is better)")
+    text = "\n".join(lines)
+    print(text)
+    return text
+
+
+def _fmt(value: float) -> str:
+    if value != value:
+        return "-"
+    if abs(value) >= 100:
+        return f"{value:,.0f}"
+    return f"{value:.2f}"
+
+
+def write_chart(rows: list[dict[str, Any]], path: Path) -> bool:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError:
+        return False
+    shown = [r for r in rows if r["ratio"] == r["ratio"]]
+    fig, ax = plt.subplots(figsize=(9, 0.35 * len(shown) + 1.5))
+    ax.barh([r["metric"] for r in shown], [r["ratio"] for r in shown], color="#4c72b0")
+    ax.axvline(1.0, color="black", linewidth=1)
+    ax.set_xlabel("ours vs real (higher is better, 1.0 = equal)")
+    ax.invert_yaxis()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
+
+
+async def main_async(args: argparse.Namespace) -> int:
+    tools = ensure_node_tools()
+    scale = 0.01 if args.smoke else args.scale
+    rounds_count = 1 if args.smoke else args.rounds
+    servers = args.servers.split(",")
+    if "real" in servers and not tools.restate_server.exists():
+        print("real restate-server not installed; measuring ours only", file=sys.stderr)
+        servers = [s for s in servers if s != "real"]
+    env = {"RESTATE_LOG_FILTER": "warn"}
+    if args.no_sync:
+        env["RESTATE_LOG_SERVER__ROCKSDB_DISABLE_WAL_FSYNC"] = "true"
+    work_dir = Path(tempfile.mkdtemp(prefix="restate-bench-"))
+    endpoint = TsEndpoint(SERVICES_APP, None, None, work_dir=work_dir, tools=tools, name="bench-ts")
+    endpoint.start()
+    rounds: dict[str, list[dict[str, Any]]] = {s: [] for s in servers}
+    try:
+        for index in range(rounds_count):
+            order = servers if index % 2 == 0 else list(reversed(servers))
+            for kind in order:
+                print(f"round {index + 1}/{rounds_count}: {kind}", file=sys.stderr)
+                rounds[kind].append(await _bench_server(kind, endpoint, work_dir, scale, env))
+    finally:
+        endpoint.stop()
+        shutil.rmtree(work_dir, ignore_errors=True)
+    rows = summarize(rounds, scale)
+    table = print_table(rows)
+    RESULTS_DIR.mkdir(exist_ok=True)
+    stem = "smoke" if args.smoke else "latest"
+    (RESULTS_DIR / f"{stem}.json").write_text(
+        json.dumps({"rows": rows, "rounds": rounds, "table": table}, indent=2, default=str)
+    )
+    if not args.smoke:
+        write_chart(rows, RESULTS_DIR / f"{stem}.png")
+    return 0
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--smoke", action="store_true", help="tiny run: checks that it works")
+    parser.add_argument("--rounds", type=int, default=3, help="A/B rounds per server")
+    parser.add_argument("--scale", type=float, default=1.0, help="multiply request counts")
+    parser.add_argument("--servers", default="ours,real", help="comma list of ours,real")
+    parser.add_argument("--no-sync", action="store_true", help="turn fsync off (not headline)")
+    sys.exit(asyncio.run(main_async(parser.parse_args())))
+
+
+if __name__ == "__main__":
+    main()
