@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
 from restate_server.partition.processor import PartitionProcessor
 from restate_server.partition.table import PartitionTable
 
 
 class Partitions:
-    def __init__(self, table: PartitionTable, processors: Sequence[PartitionProcessor]) -> None:
+    def __init__(self, table: PartitionTable, processors: list[PartitionProcessor]) -> None:
         self.table = table
-        self.processors = list(processors)
+        self.processors = processors
 
     def for_partition_key(self, partition_key: int) -> PartitionProcessor:
         return self.processors[self.table.partition_of(partition_key)]

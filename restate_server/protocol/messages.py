@@ -632,7 +632,12 @@ MESSAGE_TYPES: dict[int, type[Message]] = {
 
 def _short_name(cls: type[Message]) -> str:
     name = cls.__name__
-    for suffix in ("CompletionNotificationMessage", "NotificationMessage", "CommandMessage", "Message"):
+    for suffix in (
+        "CompletionNotificationMessage",
+        "NotificationMessage",
+        "CommandMessage",
+        "Message",
+    ):
         if name.endswith(suffix):
             return name[: -len(suffix)]
     return name
@@ -668,7 +673,7 @@ def _len_delim(number: int, payload: bytes) -> bytes:
 def _encode_fields(msg: Any, fields: tuple[Field, ...]) -> bytes:
     out: list[bytes] = []
     append = out.append
-    for number, attr, kind, nested in fields:
+    for number, attr, kind, _nested in fields:
         value = getattr(msg, attr)
         if kind is UINT:
             if value:
