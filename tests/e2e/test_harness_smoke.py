@@ -33,6 +33,7 @@ EXPECTED_SERVICES: dict[str, tuple[str, dict[str, str | None]]] = {
     "LazyCounter": ("VIRTUAL_OBJECT", {"add": "EXCLUSIVE", "get": "SHARED"}),
     "Steps": ("SERVICE", {"threeSteps": None}),
     "Flaky": ("SERVICE", {"failOnce": None}),
+    "Sleeper": ("SERVICE", {"sleep": None}),
 }
 
 Endpoint = TsEndpoint | PyEndpoint

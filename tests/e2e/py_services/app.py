@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -160,4 +161,14 @@ async def fail_once(ctx: Context, tag: str) -> int:
     return attempt
 
 
-app = restate.app(services=[greeter, counter, lazy_counter, steps, flaky])
+sleeper = restate.Service("Sleeper")
+
+
+@sleeper.handler(name="sleep")
+async def sleep(ctx: Context, ms: int | None) -> str:
+    """A durable timer: with a short inactivity timeout the invocation suspends meanwhile."""
+    await ctx.sleep(timedelta(milliseconds=ms or 0))
+    return "slept"
+
+
+app = restate.app(services=[greeter, counter, lazy_counter, steps, flaky, sleeper])

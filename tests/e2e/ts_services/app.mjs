@@ -9,6 +9,7 @@
 //                              waits for the file GATE_DIR/<tag> before recording step3
 import { createRequire } from "node:module";
 import * as fs from "node:fs";
+import * as http from "node:http";
 import * as http2 from "node:http2";
 import * as path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -122,24 +123,40 @@ const flaky = restate.service({
   },
 });
 
+const sleeper = restate.service({
+  name: "Sleeper",
+  handlers: {
+    // A durable timer: with a short inactivity timeout the invocation suspends meanwhile.
+    sleep: async (ctx, ms) => {
+      await ctx.sleep(ms ?? 0);
+      return "slept";
+    },
+  },
+});
+
 const port = Number(process.env.PORT);
 if (!Number.isInteger(port) || port <= 0) {
   console.error("PORT must be set to the port to listen on");
   process.exit(2);
 }
 
-const handler = restate
+const endpoint = restate
   .endpoint()
   .bind(greeter)
   .bind(counter)
   .bind(lazyCounter)
   .bind(steps)
   .bind(flaky)
-  .http2Handler();
+  .bind(sleeper);
 
-const server = http2.createServer(handler);
+// HTTP1=1 serves HTTP/1.1 in request/response mode (register with use_http_11).
+const useHttp1 = process.env.HTTP1 === "1";
+const server = useHttp1
+  ? http.createServer(endpoint.http1Handler())
+  : http2.createServer(endpoint.http2Handler());
 server.listen(port, "127.0.0.1", () => {
-  console.log(`ts test services listening on 127.0.0.1:${port} (h2c), node ${process.version}`);
+  const mode = useHttp1 ? "HTTP/1.1" : "h2c";
+  console.log(`ts test services listening on 127.0.0.1:${port} (${mode}), node ${process.version}`);
 });
 
 const shutdown = (signal) => {
