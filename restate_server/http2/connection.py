@@ -1,48 +1,97 @@
-"""One HTTP/2 cleartext client connection (prior knowledge) on an asyncio Protocol.
+"""One HTTP/2 client connection (prior knowledge) on an asyncio Protocol.
 
-The ``h2`` state machine does the framing; this class owns the socket, routes
-events to streams, keeps flow control moving in both directions, and writes
-once per event-loop turn rather than once per frame.
+A lean client for one job: many short, full-duplex request streams toward SDK
+endpoints. It frames by hand (RFC 9113), encodes request headers with a
+table-less HPACK encoder, decodes response headers with ``hpack``, keeps flow
+control moving in both directions, and writes once per event-loop turn.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
+import struct
 
-import h2.config
-import h2.connection
-import h2.errors
-import h2.events
-import h2.exceptions
-import h2.settings
+import hpack
 
 from restate_server.http2.errors import H2ConnectionError, H2StreamReset
+from restate_server.http2.hpack_encode import encode_header
 from restate_server.http2.stream import H2Stream, Headers
 
 log = logging.getLogger(__name__)
 
+PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+
+DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS, PUSH_PROMISE = 0, 1, 2, 3, 4, 5
+PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = 6, 7, 8, 9
+
+FLAG_END_STREAM = 0x1
+FLAG_ACK = 0x1
+FLAG_END_HEADERS = 0x4
+FLAG_PADDED = 0x8
+FLAG_PRIORITY = 0x20
+
+SETTINGS_HEADER_TABLE_SIZE = 0x1
+SETTINGS_ENABLE_PUSH = 0x2
+SETTINGS_MAX_CONCURRENT_STREAMS = 0x3
+SETTINGS_INITIAL_WINDOW_SIZE = 0x4
+SETTINGS_MAX_FRAME_SIZE = 0x5
+
+ERROR_NO_ERROR = 0x0
+ERROR_PROTOCOL = 0x1
+ERROR_CANCEL = 0x8
+
+# what we announce, as the real server does
 INITIAL_WINDOW_SIZE = 2 * 1024 * 1024
 MAX_FRAME_SIZE = 16 * 1024
 CONNECTION_WINDOW = 16 * 1024 * 1024
+DEFAULT_WINDOW = 65_535
 PING_INTERVAL_S = 40.0
 PING_TIMEOUT_S = 20.0
+
+_FRAME_HEADER = struct.Struct(">HBBBI")  # length as u16 + u8, type, flags, stream id
+_U32 = struct.Struct(">I")
+_SETTING = struct.Struct(">HI")
+
+
+def frame(frame_type: int, flags: int, stream_id: int, payload: bytes = b"") -> bytes:
+    length = len(payload)
+    return (
+        _FRAME_HEADER.pack(length >> 8, length & 0xFF, frame_type, flags, stream_id) + payload
+    )
+
+
+class _StreamState:
+    """Per-stream flow-control bookkeeping kept next to the public stream object."""
+
+    __slots__ = ("got_headers", "send_window", "unacked")
+
+    def __init__(self, send_window: int) -> None:
+        self.send_window = send_window
+        self.unacked = 0  # received bytes not yet returned with WINDOW_UPDATE
+        self.got_headers = False
 
 
 class H2ClientConnection(asyncio.Protocol):
     def __init__(self, authority: str, scheme: str = "http") -> None:
         self.authority = authority
         self.scheme = scheme
-        config = h2.config.H2Configuration(
-            client_side=True, header_encoding="utf-8", validate_inbound_headers=False
-        )
-        self._h2 = h2.connection.H2Connection(config=config)
         self._transport: asyncio.Transport | None = None
-        self._streams: dict[int, H2Stream] = {}
-        self._blocked: set[H2Stream] = set()  # streams waiting for send window
+        self._out = bytearray()
         self._flush_scheduled = False
+        self._in = bytearray()
+        self._decoder = hpack.Decoder()
+        self._streams: dict[int, H2Stream] = {}
+        self._state: dict[int, _StreamState] = {}
+        self._blocked: dict[int, H2Stream] = {}
+        self._next_stream_id = 1
+        self._peer_max_streams = 2**31
+        self._peer_initial_window = DEFAULT_WINDOW
+        self._peer_max_frame = 16_384
+        self._send_window = DEFAULT_WINDOW  # connection-level
+        self._conn_unacked = 0
+        self._continuation: tuple[int, int, bytearray] | None = None
         self._closed_error: BaseException | None = None
         self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._ping_handle: asyncio.TimerHandle | None = None
@@ -53,110 +102,208 @@ class H2ClientConnection(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
-        h2c = self._h2
-        h2c.initiate_connection()
-        h2c.update_settings(
-            {
-                h2.settings.SettingCodes.INITIAL_WINDOW_SIZE: INITIAL_WINDOW_SIZE,
-                h2.settings.SettingCodes.MAX_FRAME_SIZE: MAX_FRAME_SIZE,
-                h2.settings.SettingCodes.ENABLE_PUSH: 0,
-            }
+        settings = b"".join(
+            _SETTING.pack(k, v)
+            for k, v in (
+                (SETTINGS_ENABLE_PUSH, 0),
+                (SETTINGS_INITIAL_WINDOW_SIZE, INITIAL_WINDOW_SIZE),
+                (SETTINGS_MAX_FRAME_SIZE, MAX_FRAME_SIZE),
+            )
         )
-        h2c.increment_flow_control_window(CONNECTION_WINDOW - 65535)
+        self._out += PREFACE
+        self._out += frame(SETTINGS, 0, 0, settings)
+        self._out += frame(WINDOW_UPDATE, 0, 0, _U32.pack(CONNECTION_WINDOW - DEFAULT_WINDOW))
         self._write_now()
         self._arm_ping()
         if not self._ready.done():
             self._ready.set_result(None)
 
     def connection_lost(self, exc: BaseException | None) -> None:
-        self._fail_all(H2ConnectionError(f"connection to {self.authority} lost: {exc or 'closed'}"))
+        self._fail_all(
+            H2ConnectionError(f"connection to {self.authority} lost: {exc or 'closed by peer'}")
+        )
 
     def data_received(self, data: bytes) -> None:
+        buffer = self._in
+        buffer += data
+        pos = 0
+        size = len(buffer)
         try:
-            events = self._h2.receive_data(data)
-        except h2.exceptions.ProtocolError as exc:
-            self._fail_all(H2ConnectionError(f"HTTP/2 protocol error from {self.authority}: {exc}"))
-            self._write_now()
-            if self._transport is not None:
-                self._transport.close()
+            while size - pos >= 9:
+                length = (buffer[pos] << 16) | (buffer[pos + 1] << 8) | buffer[pos + 2]
+                end = pos + 9 + length
+                if end > size:
+                    break
+                frame_type = buffer[pos + 3]
+                flags = buffer[pos + 4]
+                stream_id = _U32.unpack_from(buffer, pos + 5)[0] & 0x7FFFFFFF
+                payload = bytes(buffer[pos + 9 : end])
+                pos = end
+                self._on_frame(frame_type, flags, stream_id, payload)
+        except _ConnectionProtocolError as exc:
+            self._connection_error(str(exc))
             return
-        for event in events:
-            self._handle(event)
-        self._write_now()
+        del buffer[:pos]
+        if self._out:
+            self._write_now()
 
-    # ---- events
+    # ---- incoming frames
 
-    def _handle(self, event: h2.events.Event) -> None:
-        if isinstance(event, h2.events.DataReceived):
-            stream = self._streams.get(event.stream_id)
-            if event.flow_controlled_length:
-                # Consumed at once: the SDK's messages are small and we buffer them.
-                self._h2.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-            if stream is not None and event.data:
-                stream.on_data(event.data)
-            if event.stream_ended is not None and stream is not None:
-                self._remote_ended(stream)
-        elif isinstance(event, h2.events.ResponseReceived):
-            stream = self._streams.get(event.stream_id)
+    def _on_frame(self, frame_type: int, flags: int, stream_id: int, payload: bytes) -> None:
+        if self._continuation is not None and frame_type != CONTINUATION:
+            raise _ConnectionProtocolError("expected a CONTINUATION frame")
+        if frame_type == DATA:
+            self._on_data(flags, stream_id, payload)
+        elif frame_type == HEADERS:
+            self._on_headers(flags, stream_id, payload)
+        elif frame_type == CONTINUATION:
+            self._on_continuation(flags, stream_id, payload)
+        elif frame_type == WINDOW_UPDATE:
+            self._on_window_update(stream_id, payload)
+        elif frame_type == SETTINGS:
+            if not flags & FLAG_ACK:
+                self._on_settings(payload)
+        elif frame_type == RST_STREAM:
+            code = _U32.unpack(payload[:4])[0] if len(payload) >= 4 else 0
+            stream = self._forget(stream_id)
             if stream is not None:
-                status = 0
-                headers: Headers = []
-                for name, value in event.headers:
-                    if name == ":status":
-                        status = int(value)
-                    elif not name.startswith(":"):
-                        headers.append((name, value))
-                stream.on_response(status, headers)
-            if event.stream_ended is not None and stream is not None:
-                self._remote_ended(stream)
-        elif isinstance(event, h2.events.StreamEnded):
-            stream = self._streams.get(event.stream_id)
+                stream.fail(H2StreamReset(f"stream reset by {self.authority} (error {code})", code))
+        elif frame_type == PING:
+            if flags & FLAG_ACK:
+                if self._ping_deadline is not None:
+                    self._ping_deadline.cancel()
+                    self._ping_deadline = None
+            else:
+                self._out += frame(PING, FLAG_ACK, 0, payload)
+        elif frame_type == GOAWAY:
+            self._on_goaway(payload)
+        elif frame_type == PUSH_PROMISE:
+            raise _ConnectionProtocolError("PUSH_PROMISE although push is disabled")
+        # PRIORITY and unknown frame types are ignored
+
+    def _on_data(self, flags: int, stream_id: int, payload: bytes) -> None:
+        flow_length = len(payload)
+        if flags & FLAG_PADDED:
+            pad = payload[0] if payload else 0
+            payload = payload[1 : len(payload) - pad]
+        # Give the window back in batches: fewer frames, the peer never stalls.
+        self._conn_unacked += flow_length
+        if self._conn_unacked >= CONNECTION_WINDOW // 4:
+            self._out += frame(WINDOW_UPDATE, 0, 0, _U32.pack(self._conn_unacked))
+            self._conn_unacked = 0
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            return
+        state = self._state[stream_id]
+        if flags & FLAG_END_STREAM == 0:
+            state.unacked += flow_length
+            if state.unacked >= INITIAL_WINDOW_SIZE // 4:
+                self._out += frame(WINDOW_UPDATE, 0, stream_id, _U32.pack(state.unacked))
+                state.unacked = 0
+        if payload:
+            stream.on_data(payload)
+        if flags & FLAG_END_STREAM:
+            self._remote_ended(stream)
+
+    def _on_headers(self, flags: int, stream_id: int, payload: bytes) -> None:
+        start = 0
+        end = len(payload)
+        if flags & FLAG_PADDED:
+            end -= payload[0]
+            start = 1
+        if flags & FLAG_PRIORITY:
+            start += 5
+        block = bytearray(payload[start:end])
+        if not flags & FLAG_END_HEADERS:
+            self._continuation = (stream_id, flags, block)
+            return
+        self._headers_complete(stream_id, flags, bytes(block))
+
+    def _on_continuation(self, flags: int, stream_id: int, payload: bytes) -> None:
+        if self._continuation is None or self._continuation[0] != stream_id:
+            raise _ConnectionProtocolError("unexpected CONTINUATION frame")
+        _, first_flags, block = self._continuation
+        block += payload
+        if flags & FLAG_END_HEADERS:
+            self._continuation = None
+            self._headers_complete(stream_id, first_flags, bytes(block))
+
+    def _headers_complete(self, stream_id: int, flags: int, block: bytes) -> None:
+        try:
+            decoded = self._decoder.decode(block, raw=False)
+        except hpack.HPACKError as exc:
+            raise _ConnectionProtocolError(f"bad header block: {exc}") from exc
+        stream = self._streams.get(stream_id)
+        if stream is None:
+            return
+        state = self._state[stream_id]
+        if not state.got_headers:
+            status = 0
+            headers: Headers = []
+            for name, value in decoded:
+                if name == ":status":
+                    status = int(value)
+                elif name[0] != ":":
+                    headers.append((name, value))
+            if 100 <= status < 200:
+                return  # informational; the real head follows
+            state.got_headers = True
+            stream.on_response(status, headers)
+        # a second header block is trailers: nothing in it matters here
+        if flags & FLAG_END_STREAM:
+            self._remote_ended(stream)
+
+    def _on_window_update(self, stream_id: int, payload: bytes) -> None:
+        increment = _U32.unpack(payload[:4])[0] & 0x7FFFFFFF
+        if stream_id == 0:
+            self._send_window += increment
+            for stream in list(self._blocked.values()):
+                self._send_pending(stream)
+            return
+        state = self._state.get(stream_id)
+        if state is not None:
+            state.send_window += increment
+            stream = self._blocked.get(stream_id)
             if stream is not None:
-                self._remote_ended(stream)
-        elif isinstance(event, h2.events.StreamReset):
-            stream = self._streams.pop(event.stream_id, None)
+                self._send_pending(stream)
+
+    def _on_settings(self, payload: bytes) -> None:
+        for offset in range(0, len(payload) - len(payload) % 6, 6):
+            key, value = _SETTING.unpack_from(payload, offset)
+            if key == SETTINGS_MAX_CONCURRENT_STREAMS:
+                self._peer_max_streams = value
+            elif key == SETTINGS_INITIAL_WINDOW_SIZE:
+                delta = value - self._peer_initial_window
+                self._peer_initial_window = value
+                for state in self._state.values():
+                    state.send_window += delta
+            elif key == SETTINGS_MAX_FRAME_SIZE:
+                self._peer_max_frame = value
+            elif key == SETTINGS_HEADER_TABLE_SIZE:
+                pass  # our encoder never uses the dynamic table
+        self._out += frame(SETTINGS, FLAG_ACK, 0)
+        for stream in list(self._blocked.values()):
+            self._send_pending(stream)
+
+    def _on_goaway(self, payload: bytes) -> None:
+        self.accepting = False
+        last = _U32.unpack(payload[:4])[0] & 0x7FFFFFFF if len(payload) >= 4 else 0
+        code = _U32.unpack(payload[4:8])[0] if len(payload) >= 8 else 0
+        error = H2ConnectionError(f"{self.authority} closed the connection (GOAWAY {code})")
+        for stream_id in [s for s in self._streams if s > last]:
+            stream = self._forget(stream_id)
             if stream is not None:
-                self._blocked.discard(stream)
-                stream.fail(
-                    H2StreamReset(
-                        f"stream reset by {self.authority} (error code {event.error_code})",
-                        int(event.error_code),
-                    )
-                )
-        elif isinstance(event, h2.events.WindowUpdated):
-            for stream in list(self._blocked):
-                self.flush_stream(stream, write=False)
-        elif isinstance(event, h2.events.RemoteSettingsChanged):
-            if h2.settings.SettingCodes.INITIAL_WINDOW_SIZE in event.changed_settings:
-                for stream in list(self._blocked):
-                    self.flush_stream(stream, write=False)
-        elif isinstance(event, h2.events.ConnectionTerminated):
-            self.accepting = False
-            last = event.last_stream_id if event.last_stream_id is not None else 0
-            error = H2ConnectionError(
-                f"{self.authority} closed the connection (GOAWAY {event.error_code})"
-            )
-            for stream_id, stream in list(self._streams.items()):
-                if stream_id > last:
-                    self._streams.pop(stream_id, None)
-                    stream.fail(error)
-        elif isinstance(event, h2.events.PingAckReceived):
-            if self._ping_deadline is not None:
-                self._ping_deadline.cancel()
-                self._ping_deadline = None
-        elif isinstance(event, h2.events.TrailersReceived):
-            stream = self._streams.get(event.stream_id)
-            if event.stream_ended is not None and stream is not None:
-                self._remote_ended(stream)
+                stream.fail(error)
 
     def _remote_ended(self, stream: H2Stream) -> None:
         stream.on_end()
         if stream.local_closed:
-            self._forget(stream)
+            self._forget(stream.stream_id)
 
-    def _forget(self, stream: H2Stream) -> None:
-        self._streams.pop(stream.stream_id, None)
-        self._blocked.discard(stream)
+    def _forget(self, stream_id: int) -> H2Stream | None:
+        self._state.pop(stream_id, None)
+        self._blocked.pop(stream_id, None)
+        return self._streams.pop(stream_id, None)
 
     # ---- streams
 
@@ -166,11 +313,14 @@ class H2ClientConnection(asyncio.Protocol):
 
     @property
     def max_streams(self) -> int:
-        return self._h2.remote_settings.max_concurrent_streams
+        return self._peer_max_streams
 
     def has_capacity(self) -> bool:
         return (
-            self.accepting and self._closed_error is None and self.open_streams < self.max_streams
+            self.accepting
+            and self._closed_error is None
+            and len(self._streams) < self._peer_max_streams
+            and self._next_stream_id < 2**31 - 2
         )
 
     async def wait_ready(self) -> None:
@@ -181,58 +331,80 @@ class H2ClientConnection(asyncio.Protocol):
     ) -> H2Stream:
         if self._closed_error is not None:
             raise self._closed_error
-        h2c = self._h2
-        stream_id = h2c.get_next_available_stream_id()
+        stream_id = self._next_stream_id
+        self._next_stream_id += 2
         stream = H2Stream(self, stream_id)
-        request = [
-            (":method", method),
-            (":scheme", self.scheme),
-            (":authority", self.authority),
-            (":path", path),
-            *headers,
-        ]
-        h2c.send_headers(stream_id, request, end_stream=end_stream)
+        block = b"".join(
+            (
+                encode_header(":method", method),
+                encode_header(":scheme", self.scheme),
+                encode_header(":authority", self.authority),
+                encode_header(":path", path),
+                *(encode_header(name.lower(), value) for name, value in headers),
+            )
+        )
         self._streams[stream_id] = stream
+        self._state[stream_id] = _StreamState(self._peer_initial_window)
+        flags = FLAG_END_STREAM if end_stream else 0
+        max_frame = self._peer_max_frame
+        if len(block) <= max_frame:
+            self._out += frame(HEADERS, flags | FLAG_END_HEADERS, stream_id, block)
+        else:
+            self._out += frame(HEADERS, flags, stream_id, block[:max_frame])
+            rest = block[max_frame:]
+            while rest:
+                chunk, rest = rest[:max_frame], rest[max_frame:]
+                last = FLAG_END_HEADERS if not rest else 0
+                self._out += frame(CONTINUATION, last, stream_id, chunk)
         if end_stream:
             stream.local_closed = True
         self._schedule_write()
         return stream
 
     def flush_stream(self, stream: H2Stream, write: bool = True) -> None:
-        """Send as much of the stream's pending body as the windows allow."""
-        h2c = self._h2
-        stream_id = stream.stream_id
-        if stream_id not in self._streams or stream.local_closed:
+        """Called by the stream when it has body bytes or its end to send."""
+        if stream.stream_id not in self._streams or stream.local_closed:
             return
-        outbound = stream.outbound
-        try:
-            while outbound:
-                window = min(h2c.local_flow_control_window(stream_id), h2c.max_outbound_frame_size)
-                if window <= 0:
-                    self._blocked.add(stream)
-                    break
-                chunk = bytes(outbound[:window])
-                del outbound[:window]
-                h2c.send_data(stream_id, chunk)
-            if not outbound:
-                self._blocked.discard(stream)
-                if stream.end_pending:
-                    h2c.end_stream(stream_id)
-                    stream.end_pending = False
-                    stream.local_closed = True
-                    if stream.remote_closed:
-                        self._forget(stream)
-        except (h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError) as exc:
-            self._forget(stream)
-            stream.fail(H2StreamReset(f"cannot send on stream {stream_id}: {exc}"))
+        self._send_pending(stream)
         if write:
             self._schedule_write()
 
+    def _send_pending(self, stream: H2Stream) -> None:
+        stream_id = stream.stream_id
+        state = self._state.get(stream_id)
+        if state is None:
+            return
+        outbound = stream.outbound
+        out = self._out
+        while outbound:
+            window = min(state.send_window, self._send_window, self._peer_max_frame)
+            if window <= 0:
+                self._blocked[stream_id] = stream
+                return
+            size = min(window, len(outbound))
+            last = size == len(outbound) and stream.end_pending
+            out += frame(DATA, FLAG_END_STREAM if last else 0, stream_id, bytes(outbound[:size]))
+            del outbound[:size]
+            state.send_window -= size
+            self._send_window -= size
+            if last:
+                self._local_ended(stream)
+                return
+        self._blocked.pop(stream_id, None)
+        if stream.end_pending:
+            out += frame(DATA, FLAG_END_STREAM, stream_id)
+            self._local_ended(stream)
+
+    def _local_ended(self, stream: H2Stream) -> None:
+        stream.end_pending = False
+        stream.local_closed = True
+        self._blocked.pop(stream.stream_id, None)
+        if stream.remote_closed:
+            self._forget(stream.stream_id)
+
     def reset_stream(self, stream: H2Stream, error_code: int) -> None:
-        if stream.stream_id in self._streams:
-            self._forget(stream)
-            with contextlib.suppress(h2.exceptions.StreamClosedError, h2.exceptions.ProtocolError):
-                self._h2.reset_stream(stream.stream_id, error_code)
+        if self._forget(stream.stream_id) is not None:
+            self._out += frame(RST_STREAM, 0, stream.stream_id, _U32.pack(error_code))
             self._schedule_write()
 
     # ---- writing
@@ -244,23 +416,22 @@ class H2ClientConnection(asyncio.Protocol):
 
     def _write_now(self) -> None:
         self._flush_scheduled = False
-        data = self._h2.data_to_send()
-        if data and self._transport is not None and not self._transport.is_closing():
-            self._transport.write(data)
+        if not self._out:
+            return
+        data, self._out = bytes(self._out), bytearray()
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            transport.write(data)
 
     # ---- keep-alive
 
     def _arm_ping(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._ping_handle = loop.call_later(PING_INTERVAL_S, self._send_ping)
+        self._ping_handle = asyncio.get_running_loop().call_later(PING_INTERVAL_S, self._send_ping)
 
     def _send_ping(self) -> None:
         if self._closed_error is not None:
             return
-        try:
-            self._h2.ping(os.urandom(8))
-        except h2.exceptions.ProtocolError:
-            return
+        self._out += frame(PING, 0, 0, os.urandom(8))
         self._write_now()
         loop = asyncio.get_running_loop()
         self._ping_deadline = loop.call_later(PING_TIMEOUT_S, self._ping_timed_out)
@@ -273,6 +444,15 @@ class H2ClientConnection(asyncio.Protocol):
 
     # ---- closing
 
+    def _connection_error(self, message: str) -> None:
+        self._out += frame(
+            GOAWAY, 0, 0, _U32.pack(0) + _U32.pack(ERROR_PROTOCOL) + message.encode()[:200]
+        )
+        self._write_now()
+        self._fail_all(H2ConnectionError(f"HTTP/2 protocol error from {self.authority}: {message}"))
+        if self._transport is not None:
+            self._transport.close()
+
     def _fail_all(self, error: BaseException) -> None:
         if self._closed_error is None:
             self._closed_error = error
@@ -281,6 +461,7 @@ class H2ClientConnection(asyncio.Protocol):
             if handle is not None:
                 handle.cancel()
         streams, self._streams = self._streams, {}
+        self._state.clear()
         self._blocked.clear()
         for stream in streams.values():
             stream.fail(error)
@@ -289,11 +470,13 @@ class H2ClientConnection(asyncio.Protocol):
             self._ready.exception()
 
     def close(self) -> None:
-        if self._transport is not None and not self._transport.is_closing():
-            try:
-                self._h2.close_connection()
-                self._write_now()
-            except h2.exceptions.ProtocolError:
-                pass
-            self._transport.close()
+        transport = self._transport
+        if transport is not None and not transport.is_closing():
+            self._out += frame(GOAWAY, 0, 0, _U32.pack(0) + _U32.pack(ERROR_NO_ERROR))
+            self._write_now()
+            transport.close()
         self._fail_all(H2ConnectionError("connection closed by the client"))
+
+
+class _ConnectionProtocolError(Exception):
+    """The peer broke HTTP/2 framing rules: the whole connection is unusable."""

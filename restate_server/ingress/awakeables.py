@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from aiohttp import web
-from restate_server.protocol.ids import parse_awakeable_id
 
 from restate_server.ingress.errors import BAD_AWAKEABLE_PATH, IngressError, cors_headers
 from restate_server.partition.commands import ResolveAwakeable
+from restate_server.protocol.ids import parse_awakeable_id
 from restate_server.storage.records import Failure
 
 if TYPE_CHECKING:

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 from aiohttp import web
-from restate_server.protocol.ids import InvocationId
 
 from restate_server.ingress.errors import cors_headers, error_response
 from restate_server.ingress.timefmt import rfc3339_millis_offset, rfc3339_nanos
 from restate_server.partition.actions import IngressReply, IngressSendAck
+from restate_server.protocol.ids import InvocationId
 
 
 def id_str(raw: bytes) -> str:

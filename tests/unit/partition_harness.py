@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from restate_server.protocol.ids import InvocationId, new_invocation_id, partition_key_for_key
-
 from restate_server.partition.actions import Action
 from restate_server.partition.commands import (
     AttemptEnded,
@@ -18,6 +16,7 @@ from restate_server.partition.commands import (
 from restate_server.partition.state_machine import StateMachine
 from restate_server.partition.table import PartitionTable
 from restate_server.protocol import messages as pm
+from restate_server.protocol.ids import InvocationId, new_invocation_id, partition_key_for_key
 from restate_server.storage import keys
 from restate_server.storage.db import Store
 from restate_server.storage.records import (

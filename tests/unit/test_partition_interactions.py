@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from restate_server.protocol.ids import InvocationId, awakeable_id, workflow_invocation_id
 
 from restate_server.partition.actions import (
     AbortAttempt,
@@ -33,6 +32,7 @@ from restate_server.partition.commands import (
 from restate_server.partition.state_machine import StateMachine
 from restate_server.partition.table import PartitionTable
 from restate_server.protocol import messages as pm
+from restate_server.protocol.ids import InvocationId, awakeable_id, workflow_invocation_id
 from restate_server.storage import keys
 from restate_server.storage.db import Store
 from restate_server.storage.records import COMPLETED, Failure, Target, decode_status

@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
-from restate_server.protocol.ids import workflow_invocation_id
 
 from restate_server.partition.actions import (
     FailAttempt,
@@ -23,6 +22,7 @@ from restate_server.partition.commands import (
     TimerFired,
 )
 from restate_server.protocol import messages as pm
+from restate_server.protocol.ids import workflow_invocation_id
 from restate_server.storage.records import (
     COMPLETED,
     INBOXED,
