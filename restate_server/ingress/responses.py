@@ -9,11 +9,11 @@ from aiohttp import web
 from restate_server.ingress.errors import cors_headers, error_response
 from restate_server.ingress.timefmt import rfc3339_millis_offset, rfc3339_nanos
 from restate_server.partition.actions import IngressReply, IngressSendAck
-from restate_server.protocol.ids import InvocationId
+from restate_server.protocol.ids import invocation_id_str
 
 
 def id_str(raw: bytes) -> str:
-    return str(InvocationId.from_bytes(raw))
+    return invocation_id_str(raw)
 
 
 def reply_response(

@@ -61,7 +61,8 @@ class Attempt:
         self.sdk_server: str | None = None
         self._command_count = 0  # commands in the journal (for CommandAck indexes)
         self._buffered: list[tuple[int, int, bytes, int | None]] | None = []
-        self._last_durable: asyncio.Future[None] | None = None
+        self._uncommitted = 0  # forwarded commands not yet committed
+        self._drained: asyncio.Future[None] | None = None
         self._last_activity = 0.0
         self._watchdog: asyncio.TimerHandle | None = None
         self._timed_out: str | None = None
@@ -113,8 +114,9 @@ class Attempt:
 
     async def durable_barrier(self) -> None:
         """Wait until every command forwarded by this attempt is committed."""
-        if self._last_durable is not None:
-            await asyncio.shield(self._last_durable)
+        if self._uncommitted > 0:
+            self._drained = asyncio.get_running_loop().create_future()
+            await self._drained
 
     # ---- the exchange
 
@@ -129,7 +131,9 @@ class Attempt:
         # Read what to replay only now: notifications committed from here on are
         # buffered by ``notify`` and filtered by index.
         eager = target.key is not None and not info.enable_lazy_state
-        attempt_input = read_attempt_input(task.store, invocation_id, target, eager)
+        attempt_input = read_attempt_input(
+            task.store, invocation_id, target, eager, task.take_initial_journal()
+        )
         entries = attempt_input.entries
         if not entries:
             raise AttemptAborted()
@@ -223,7 +227,7 @@ class Attempt:
             for frame in frames:
                 outcome = self._on_frame(frame.type_id, frame.flags, frame.body, version)
                 if outcome is not None:
-                    await self._finish(stream)
+                    self._finish(stream)
                     return outcome
 
     def _stream_failure(self, exc: BaseException) -> BaseException:
@@ -318,16 +322,20 @@ class Attempt:
         raise AttemptError(f"unexpected message {name} from the SDK", code=571)
 
     def _forward(self, command: object, on_durable: Callable[[], None] | None = None) -> None:
-        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._uncommitted += 1
+        callback = self._committed
+        if on_durable is not None:
 
-        def done() -> None:
-            if not future.done():
-                future.set_result(None)
-            if on_durable is not None:
+            def callback() -> None:
+                self._committed()
                 on_durable()
 
-        self._last_durable = future
-        self.task.processor.submit(command, done)  # type: ignore[arg-type]
+        self.task.processor.submit(command, callback)  # type: ignore[arg-type]
+
+    def _committed(self) -> None:
+        self._uncommitted -= 1
+        if self._uncommitted == 0 and self._drained is not None and not self._drained.done():
+            self._drained.set_result(None)
 
     def _command_ack(self, command_index: int) -> Callable[[], None]:
         def send_ack() -> None:
@@ -337,17 +345,16 @@ class Attempt:
 
         return send_ack
 
-    async def _finish(self, stream: AttemptStream) -> None:
-        """After the terminal message: close our side, drain theirs briefly."""
+    def _finish(self, stream: AttemptStream) -> None:
+        """After the terminal message: close our side; theirs closes by itself.
+
+        Nothing the SDK sends after its terminal message matters; a stream that the
+        SDK does not close within a few seconds is reset.
+        """
         if self.request_open:
             self.request_open = False
             stream.end()
-        try:
-            async with asyncio.timeout(_DRAIN_TIMEOUT_S):
-                while await stream.read():
-                    pass
-        except Exception:
-            stream.reset()
+        asyncio.get_running_loop().call_later(_DRAIN_TIMEOUT_S, stream.reset)
 
     # ---- inactivity / abort timeouts
 

@@ -18,9 +18,9 @@ from restate_server.invoker.errors import AttemptAborted, AttemptError
 from restate_server.invoker.retry import RetryPolicy
 from restate_server.partition.actions import InvokeAttempt
 from restate_server.partition.commands import AttemptFailed, PinDeployment
-from restate_server.protocol.ids import InvocationId
+from restate_server.protocol.ids import invocation_id_str
 from restate_server.protocol.versions import choose_protocol_version
-from restate_server.storage.records import Failure
+from restate_server.storage.records import Failure, JournalEntry
 
 if TYPE_CHECKING:
     from restate_server.invoker.invoker import Invoker
@@ -35,12 +35,14 @@ class InvocationTask:
         self.processor = processor
         self.store = invoker.store
         self.invocation_id = action.invocation_id
-        self.invocation_id_str = str(InvocationId.from_bytes(action.invocation_id))
+        self.invocation_id_str = invocation_id_str(action.invocation_id)
         self.epoch = action.epoch
         self.target = action.target
         self.random_seed = action.random_seed
         self.deployment_id = action.deployment_id
         self.protocol_version = action.protocol_version
+        # the journal as the partition just wrote it (fresh invocations): saves a read
+        self.initial_journal = action.journal
         self.attempt: Attempt | None = None
         self.target_info: Any = None
         # introspection (sys_invocation): what the real server keeps in its invoker
@@ -106,6 +108,11 @@ class InvocationTask:
         self.protocol_version = version
         self.processor.submit(PinDeployment(self.invocation_id, self.epoch, deployment.id, version))
         return deployment, version
+
+    def take_initial_journal(self) -> list[JournalEntry] | None:
+        """The journal handed over with the action, for the first attempt only."""
+        journal, self.initial_journal = self.initial_journal, None
+        return journal
 
     def on_attempt_started(self, deployment_id: str) -> None:
         self.last_start_at = int(time.time() * 1000)

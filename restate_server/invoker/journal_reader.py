@@ -33,9 +33,13 @@ def read_state(store: Store, invocation_id: bytes, target: Target) -> list[tuple
 
 
 def read_attempt_input(
-    store: Store, invocation_id: bytes, target: Target, eager_state: bool
+    store: Store,
+    invocation_id: bytes,
+    target: Target,
+    eager_state: bool,
+    journal: list[JournalEntry] | None = None,
 ) -> AttemptInput:
-    entries = read_journal(store, invocation_id)
+    entries = journal if journal is not None else read_journal(store, invocation_id)
     state = (
         read_state(store, invocation_id, target) if eager_state and target.key is not None else None
     )

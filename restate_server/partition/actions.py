@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 
-from restate_server.storage.records import Outcome, Target, TimerKind
+from restate_server.storage.records import JournalEntry, Outcome, Target, TimerKind
 
 
 class InvokeAttempt(msgspec.Struct, tag="invoke_attempt"):
@@ -18,6 +18,9 @@ class InvokeAttempt(msgspec.Struct, tag="invoke_attempt"):
     random_seed: int
     deployment_id: str | None
     protocol_version: int | None
+    # the whole journal when the partition has it at hand (a fresh invocation), so the
+    # first attempt need not read it back; None: read it from storage
+    journal: list[JournalEntry] | None = None
 
 
 class NotifyInvoker(msgspec.Struct, tag="notify"):

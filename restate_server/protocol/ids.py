@@ -8,6 +8,7 @@ partition key (11 chars) + base62 of the byte-swapped uuid (22 chars).
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import os
 import time
@@ -86,7 +87,9 @@ class InvocationId(msgspec.Struct, frozen=True, gc=False):
         return cls(partition_key, uuid_swapped.to_bytes(16, "little"))
 
 
+@functools.lru_cache(maxsize=8192)
 def invocation_id_str(raw: bytes) -> str:
+    """String form of raw id bytes; cached, as one invocation is named many times."""
     return InvocationId.from_bytes(raw).to_str()
 
 

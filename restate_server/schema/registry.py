@@ -122,6 +122,8 @@ class SchemaRegistry:
         self._snapshot = decode_snapshot(raw) if raw else SchemaSnapshot()
         self._active = _active_index(self._snapshot)
         self._listeners: list[Listener] = []
+        # resolved settings of the active revisions; every invocation asks for them
+        self._resolved: dict[tuple[str, str], InvocationTargetInfo | None] = {}
 
     # ------------------------------------------------------------------ reads
 
@@ -170,9 +172,13 @@ class SchemaRegistry:
         """Effective settings of ``service/handler``: of the active revision, or of the
         revision a given (pinned) deployment serves."""
         if deployment_id is None:
-            schema = self._active.get(service)
-        else:
-            schema = self.get_service_revision(deployment_id, service)
+            cache_key = (service, handler)
+            if cache_key not in self._resolved:
+                self._resolved[cache_key] = self._resolve(self._active.get(service), handler)
+            return self._resolved[cache_key]
+        return self._resolve(self.get_service_revision(deployment_id, service), handler)
+
+    def _resolve(self, schema: ServiceSchema | None, handler: str) -> InvocationTargetInfo | None:
         if schema is None:
             return None
         handler_schema = schema.handlers.get(handler)
@@ -389,6 +395,7 @@ class SchemaRegistry:
         self._store.save_schema(encode_snapshot(snapshot))
         self._snapshot = snapshot
         self._active = _active_index(snapshot)
+        self._resolved = {}
         self._notify(self._listeners)
 
     def _notify(self, listeners: Iterable[Listener]) -> None:

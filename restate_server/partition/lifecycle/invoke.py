@@ -15,6 +15,7 @@ from restate_server.storage.records import (
     INBOXED,
     SCHEDULED,
     InvocationStatus,
+    JournalEntry,
     ScheduledInvokeTimer,
     encode,
 )
@@ -45,6 +46,7 @@ def invoke(ctx: ApplyContext, request: InvocationRequest) -> None:
         status.sinks.append(request.sink)
     type_id, body = journal_messages.input_entry(request.argument, request.headers)
     ctx.append_entry(invocation_id, status, type_id, body)
+    journal = [JournalEntry(type_id, body, ctx.now)]
 
     if request.send_ack_request_id is not None:
         ctx.emit(
@@ -66,10 +68,15 @@ def invoke(ctx: ApplyContext, request: InvocationRequest) -> None:
         ctx.put_status(invocation_id, status)
         return
 
-    admit(ctx, invocation_id, status)
+    admit(ctx, invocation_id, status, journal)
 
 
-def admit(ctx: ApplyContext, invocation_id: bytes, status: InvocationStatus) -> None:
+def admit(
+    ctx: ApplyContext,
+    invocation_id: bytes,
+    status: InvocationStatus,
+    journal: list[JournalEntry] | None = None,
+) -> None:
     """Start the invocation, or queue it behind the invocation holding its key."""
     target = status.target
     if target.needs_lock and target.key is not None:
@@ -84,7 +91,7 @@ def admit(ctx: ApplyContext, invocation_id: bytes, status: InvocationStatus) -> 
             ctx.put_status(invocation_id, status)
             return
         ctx.txn.put(lock_key, invocation_id)
-    start(ctx, invocation_id, status)
+    start(ctx, invocation_id, status, journal)
 
 
 def _seed_of(invocation_id: bytes) -> int:

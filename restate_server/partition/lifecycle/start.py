@@ -4,11 +4,19 @@ from __future__ import annotations
 
 from restate_server.partition.actions import InvokeAttempt
 from restate_server.partition.context import ApplyContext
-from restate_server.storage.records import INVOKED, InvocationStatus
+from restate_server.storage.records import INVOKED, InvocationStatus, JournalEntry
 
 
-def start(ctx: ApplyContext, invocation_id: bytes, status: InvocationStatus) -> None:
-    """Mark the invocation running and ask the invoker for an attempt."""
+def start(
+    ctx: ApplyContext,
+    invocation_id: bytes,
+    status: InvocationStatus,
+    journal: list[JournalEntry] | None = None,
+) -> None:
+    """Mark the invocation running and ask the invoker for an attempt.
+
+    ``journal`` is the complete journal when the caller has it at hand.
+    """
     status.status = INVOKED
     status.epoch += 1
     if status.running_at is None:
@@ -25,5 +33,6 @@ def start(ctx: ApplyContext, invocation_id: bytes, status: InvocationStatus) -> 
             status.random_seed,
             status.deployment_id,
             status.protocol_version,
+            journal,
         )
     )
