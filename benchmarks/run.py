@@ -143,7 +143,12 @@ def _dir_bytes(path: Path) -> int:
 
 
 async def _bench_server(
-    kind: str, endpoint: TsEndpoint, work_dir: Path, scale: float, env: dict[str, str]
+    kind: str,
+    endpoint: TsEndpoint,
+    work_dir: Path,
+    scale: float,
+    env: dict[str, str],
+    only: list[str],
 ) -> dict[str, Any]:
     base_dir = work_dir / f"{kind}-{time.monotonic_ns()}"
     cls = RestateServerProcess if kind == "ours" else RealRestateServerProcess
@@ -161,6 +166,8 @@ async def _bench_server(
         run_id = f"r{time.monotonic_ns()}"
         completed = 0
         for workload in workloads(scale, run_id):
+            if only and not any(o in workload.name for o in only):
+                continue
             cpu_before = _proc_cpu_s(pid)
             result: RunResult = await run_closed_loop(
                 "127.0.0.1",
@@ -180,8 +187,9 @@ async def _bench_server(
                 "requests": result.requests,
                 "cpu_ms_per_request": cpu * 1000 / max(1, result.requests),
             }
-        out["sends"] = await _sends("127.0.0.1", server.ingress_port, scale, run_id)
-        completed += int(out["sends"]["completed"])
+        if not only or any("send" in o for o in only):
+            out["sends"] = await _sends("127.0.0.1", server.ingress_port, scale, run_id)
+            completed += int(out["sends"]["completed"])
         out["loaded_rss_mb"] = _proc_rss_mb(pid)
         out["completed_invocations"] = completed
         out["disk_bytes_per_invocation"] = _dir_bytes(base_dir) / max(1, completed)
@@ -201,7 +209,13 @@ def summarize(rounds: dict[str, list[dict[str, Any]]], scale: float) -> list[dic
     names = [w.name for w in workloads(scale, "x")]
 
     def metric(kind: str, getter: Callable[[dict[str, Any]], float]) -> float:
-        return _median([getter(r) for r in rounds.get(kind, [])])
+        values = []
+        for result in rounds.get(kind, []):
+            try:
+                values.append(getter(result))
+            except KeyError:
+                continue
+        return _median(values)
 
     def row(label: str, getter: Callable[[dict[str, Any]], float], higher_better: bool) -> None:
         ours = metric("ours", getter)
@@ -210,7 +224,8 @@ def summarize(rounds: dict[str, list[dict[str, Any]]], scale: float) -> list[dic
             ratio = ours / real if higher_better else real / ours
         else:
             ratio = float("nan")
-        rows.append({"metric": label, "ours": ours, "real": real, "ratio": ratio})
+        if ours == ours or real == real:
+            rows.append({"metric": label, "ours": ours, "real": real, "ratio": ratio})
 
     for name in names:
         if name.endswith("c1"):
@@ -272,6 +287,7 @@ async def main_async(args: argparse.Namespace) -> int:
     tools = ensure_node_tools()
     scale = 0.01 if args.smoke else args.scale
     rounds_count = 1 if args.smoke else args.rounds
+    only = [o.strip() for o in args.only.split(",") if o.strip()] if args.only else []
     servers = args.servers.split(",")
     if "real" in servers and not tools.restate_server.exists():
         print("real restate-server not installed; measuring ours only", file=sys.stderr)
@@ -288,7 +304,9 @@ async def main_async(args: argparse.Namespace) -> int:
             order = servers if index % 2 == 0 else list(reversed(servers))
             for kind in order:
                 print(f"round {index + 1}/{rounds_count}: {kind}", file=sys.stderr)
-                rounds[kind].append(await _bench_server(kind, endpoint, work_dir, scale, env))
+                rounds[kind].append(
+                    await _bench_server(kind, endpoint, work_dir, scale, env, only)
+                )
     finally:
         endpoint.stop()
         shutil.rmtree(work_dir, ignore_errors=True)
@@ -312,6 +330,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="A/B rounds per server")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply request counts")
     parser.add_argument("--servers", default="ours,real", help="comma list of ours,real")
+    parser.add_argument("--only", default="", help="comma list of workload name parts")
     parser.add_argument("--no-sync", action="store_true", help="turn fsync off (not headline)")
     sys.exit(asyncio.run(main_async(parser.parse_args())))
 

@@ -13,7 +13,6 @@ from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 import msgspec
-from aiohttp import web
 
 from restate_server.ingress.errors import (
     BAD_INVOCATION_PATH,
@@ -22,6 +21,7 @@ from restate_server.ingress.errors import (
     cors_headers,
     error_response,
 )
+from restate_server.ingress.http import Request, Response
 from restate_server.ingress.paths import decode_segment
 from restate_server.ingress.responses import reply_response
 from restate_server.partition.actions import IngressReply
@@ -35,8 +35,8 @@ _MODES = ("attach", "output")
 
 
 async def handle(
-    ingress: Ingress, request: web.BaseRequest, head: str, rest: list[str], method: str
-) -> web.StreamResponse:
+    ingress: Ingress, request: Request, head: str, rest: list[str], method: str
+) -> Response:
     if head in ("attach", "output", "lookup") and not rest:
         if method != "POST":
             raise IngressError(405, "method not allowed")
@@ -56,8 +56,8 @@ async def handle(
 
 
 async def _invocation_path(
-    ingress: Ingress, request: web.BaseRequest, rest: list[str], method: str
-) -> web.StreamResponse:
+    ingress: Ingress, request: Request, rest: list[str], method: str
+) -> Response:
     if len(rest) < 2:
         raise IngressError(400, BAD_INVOCATION_PATH)
     mode = rest[-1]
@@ -88,8 +88,8 @@ async def _invocation_path(
 
 
 async def _workflow_path(
-    ingress: Ingress, request: web.BaseRequest, rest: list[str], method: str
-) -> web.StreamResponse:
+    ingress: Ingress, request: Request, rest: list[str], method: str
+) -> Response:
     if len(rest) != 3:
         raise IngressError(400, BAD_WORKFLOW_PATH)
     mode = rest[2]
@@ -118,7 +118,7 @@ class _Target(msgspec.Struct, rename="camel"):
     scope: str | None = None
 
 
-async def _by_body(ingress: Ingress, request: web.BaseRequest, head: str) -> web.StreamResponse:
+async def _by_body(ingress: Ingress, request: Request, head: str) -> Response:
     raw = await request.read()
     try:
         target = msgspec.json.decode(raw, type=_Target)
@@ -148,7 +148,7 @@ async def _by_body(ingress: Ingress, request: web.BaseRequest, head: str) -> web
     if head == "lookup":
         body = json.dumps({"invocationId": str(invocation_id)}, separators=(",", ":")).encode()
         headers = cors_headers(request, {"content-type": "application/json"})
-        return web.Response(status=200, body=body, headers=headers)
+        return Response(status=200, body=body, headers=headers)
     return await _attach(ingress, request, invocation_id, head == "attach", workflow_name)
 
 
@@ -161,11 +161,11 @@ def _parse_id(text: str) -> ids.InvocationId:
 
 async def _attach(
     ingress: Ingress,
-    request: web.BaseRequest,
+    request: Request,
     invocation_id: ids.InvocationId,
     wait: bool,
     workflow_name: str | None,
-) -> web.StreamResponse:
+) -> Response:
     raw_id = invocation_id.to_bytes()
     request_id, future = ingress.waiters.register()
     ingress.partitions.for_invocation(raw_id).submit(AttachCaller(raw_id, request_id, wait))

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from aiohttp import web
-
 from restate_server.ingress.errors import BAD_AWAKEABLE_PATH, IngressError, cors_headers
+from restate_server.ingress.http import Request, Response
 from restate_server.partition.commands import ResolveAwakeable
 from restate_server.protocol.ids import parse_awakeable_id
 from restate_server.storage.records import Failure
@@ -16,8 +15,8 @@ if TYPE_CHECKING:
 
 
 async def handle(
-    ingress: Ingress, request: web.BaseRequest, rest: list[str], method: str
-) -> web.StreamResponse:
+    ingress: Ingress, request: Request, rest: list[str], method: str
+) -> Response:
     if len(rest) != 2:
         raise IngressError(400, BAD_AWAKEABLE_PATH)
     raw_id, operation = rest
@@ -47,4 +46,4 @@ async def handle(
             ingress.waiters.forget(request_id)
             raise
     # Legacy "prom_" awakeables belong to pre-V5 journals, which this server never runs.
-    return web.Response(status=202, headers=cors_headers(request, {}))
+    return Response(status=202, headers=cors_headers(request, {}))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from aiohttp import web
+from restate_server.ingress.http import Request, Response
 
 CORS_VARY = "origin, access-control-request-method, access-control-request-headers"
 
@@ -36,7 +36,7 @@ class IngressError(Exception):
         self.invocation_id = invocation_id
 
 
-def cors_headers(request: web.BaseRequest, headers: dict[str, str]) -> dict[str, str]:
+def cors_headers(request: Request, headers: dict[str, str]) -> dict[str, str]:
     headers["vary"] = CORS_VARY
     origin = request.headers.get("origin")
     if origin is not None:
@@ -46,14 +46,14 @@ def cors_headers(request: web.BaseRequest, headers: dict[str, str]) -> dict[str,
 
 
 def error_response(
-    request: web.BaseRequest,
+    request: Request,
     status: int,
     message: str,
     source: str,
     *,
     invocation_id: str | None = None,
     expires: str | None = None,
-) -> web.Response:
+) -> Response:
     headers: dict[str, str] = {}
     if invocation_id is not None:
         headers["x-restate-id"] = invocation_id
@@ -66,7 +66,7 @@ def error_response(
         ensure_ascii=False,
         separators=(",", ":"),
     ).encode()
-    return web.Response(
+    return Response(
         status=_http_status(status), body=body, headers=cors_headers(request, headers)
     )
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import json
 
-from aiohttp import web
-
 from restate_server.ingress.errors import cors_headers, error_response
+from restate_server.ingress.http import Request, Response
 from restate_server.ingress.timefmt import rfc3339_millis_offset, rfc3339_nanos
 from restate_server.partition.actions import IngressReply, IngressSendAck
 from restate_server.protocol.ids import invocation_id_str
@@ -17,11 +16,11 @@ def id_str(raw: bytes) -> str:
 
 
 def reply_response(
-    request: web.BaseRequest,
+    request: Request,
     reply: IngressReply,
     output_content_type: str | None,
     set_content_type_if_empty: bool = False,
-) -> web.Response:
+) -> Response:
     invocation_id = id_str(reply.invocation_id)
     outcome = reply.outcome
     expires = None if reply.expires_at is None else rfc3339_millis_offset(reply.expires_at)
@@ -43,17 +42,17 @@ def reply_response(
         headers["idempotency-expires"] = expires
     if output_content_type and (body or set_content_type_if_empty):
         headers["content-type"] = output_content_type
-    return web.Response(status=200, body=body, headers=cors_headers(request, headers))
+    return Response(status=200, body=body, headers=cors_headers(request, headers))
 
 
-def send_ack_response(request: web.BaseRequest, ack: IngressSendAck) -> web.Response:
+def send_ack_response(request: Request, ack: IngressSendAck) -> Response:
     invocation_id = id_str(ack.invocation_id)
     payload: dict[str, str] = {"invocationId": invocation_id}
     if ack.execution_time is not None:
         payload["executionTime"] = rfc3339_nanos(ack.execution_time)
     payload["status"] = "PreviouslyAccepted" if ack.previously_accepted else "Accepted"
     headers = {"content-type": "application/json", "x-restate-id": invocation_id}
-    return web.Response(
+    return Response(
         status=202,
         body=json.dumps(payload, separators=(",", ":")).encode(),
         headers=cors_headers(request, headers),

@@ -14,11 +14,10 @@ import time
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
-from aiohttp import web
-
 from restate_server.durations import DurationError, parse_duration
 from restate_server.ingress import attach, awakeables
 from restate_server.ingress.errors import IngressError, cors_headers, error_response
+from restate_server.ingress.http import Request, Response, serve
 from restate_server.ingress.paths import parse_handler_path, split_path
 from restate_server.ingress.responses import reply_response, send_ack_response
 from restate_server.partition.actions import IngressReply, IngressSendAck
@@ -43,7 +42,7 @@ class Ingress:
 
     # ---- entry point
 
-    async def handle(self, request: web.BaseRequest) -> web.StreamResponse:
+    async def handle(self, request: Request) -> Response:
         try:
             return await self._route(request)
         except IngressError as error:
@@ -51,7 +50,7 @@ class Ingress:
                 request, error.status, error.message, "ingress", invocation_id=error.invocation_id
             )
 
-    async def _route(self, request: web.BaseRequest) -> web.StreamResponse:
+    async def _route(self, request: Request) -> Response:
         raw_path = request.raw_path
         path = raw_path.split("?", 1)[0]
         method = request.method
@@ -63,8 +62,8 @@ class Ingress:
         return await self._invoke(request, segments, method, raw_path)
 
     async def _restate_route(
-        self, request: web.BaseRequest, rest: list[str], method: str
-    ) -> web.StreamResponse:
+        self, request: Request, rest: list[str], method: str
+    ) -> Response:
         head = rest[0] if rest else ""
         if head == "health":
             if method != "GET":
@@ -72,7 +71,7 @@ class Ingress:
             names = [service.name for service in self.registry.list_services()]
             body = json.dumps({"services": names}, separators=(",", ":")).encode()
             headers = cors_headers(request, {"content-type": "application/json"})
-            return web.Response(status=200, body=body, headers=headers)
+            return Response(status=200, body=body, headers=headers)
         if head in ("call", "send") and len(rest) >= 3:
             segments = [unquote(s) if i == 0 else s for i, s in enumerate(rest[1:])]
             if head == "send":
@@ -89,8 +88,8 @@ class Ingress:
     # ---- calls and sends
 
     async def _invoke(
-        self, request: web.BaseRequest, segments: list[str], method: str, raw_path: str
-    ) -> web.StreamResponse:
+        self, request: Request, segments: list[str], method: str, raw_path: str
+    ) -> Response:
         registry = self.registry
         service_name = unquote(segments[0])
         service = registry.get_service(service_name)
@@ -140,12 +139,14 @@ class Ingress:
         )
         now = int(time.time() * 1000)
         completion_retention = 0
+        fresh = False
         if handler_kind == "workflow":
             assert target.key is not None
             invocation_id = ids.workflow_invocation_id(service_name, target.key)
             completion_retention = info.workflow_completion_retention_ms
         else:
-            if idempotency_key is None and service.ty != "Workflow":
+            fresh = idempotency_key is None and service.ty != "Workflow"
+            if fresh:
                 # The real server gives every plain ingress call a key of its own, so that
                 # completed calls are retained and attachable by id.
                 idempotency_key = ids.new_ulid_string(now)
@@ -179,6 +180,7 @@ class Ingress:
             send_ack_request_id=request_id if target_path.send else None,
             completion_retention_ms=completion_retention,
             journal_retention_ms=info.journal_retention_ms,
+            fresh=fresh,
         )
         self.partitions.for_invocation(raw_id).submit(Invoke(invocation))
         try:
@@ -215,7 +217,7 @@ class Ingress:
         return int(time.time() * 1000) + delay_ms
 
 
-def _preflight(request: web.BaseRequest) -> web.Response:
+def _preflight(request: Request) -> Response:
     headers: dict[str, str] = {}
     method = request.headers.get("access-control-request-method")
     if method:
@@ -223,10 +225,8 @@ def _preflight(request: web.BaseRequest) -> web.Response:
     allow_headers = request.headers.get("access-control-request-headers")
     if allow_headers:
         headers["access-control-allow-headers"] = allow_headers
-    return web.Response(status=200, headers=cors_headers(request, headers))
+    return Response(status=200, headers=cors_headers(request, headers))
 
 
 async def start_ingress(ingress: Ingress, host: str, port: int) -> asyncio.AbstractServer:
-    server = web.Server(ingress.handle, access_log=None)
-    loop = asyncio.get_running_loop()
-    return await loop.create_server(server, host, port, reuse_address=True, backlog=1024)
+    return await serve(ingress.handle, host, port)

@@ -61,6 +61,7 @@ class Attempt:
         self.sdk_server: str | None = None
         self._command_count = 0  # commands in the journal (for CommandAck indexes)
         self._buffered: list[tuple[int, int, bytes, int | None]] | None = []
+        self._pin: tuple[str, int] | None = None  # travels with the first forwarded effect
         self._uncommitted = 0  # forwarded commands not yet committed
         self._drained: asyncio.Future[None] | None = None
         self._last_activity = 0.0
@@ -122,8 +123,10 @@ class Attempt:
 
     async def run(self) -> str:
         task = self.task
-        deployment, version = task.resolve_deployment()
+        deployment, version, chosen_now = task.resolve_deployment()
         self._version = version
+        if chosen_now:
+            self._pin = (deployment.id, version)
         info = task.target_info
         target = task.target
         invocation_id = task.invocation_id
@@ -322,6 +325,9 @@ class Attempt:
         raise AttemptError(f"unexpected message {name} from the SDK", code=571)
 
     def _forward(self, command: object, on_durable: Callable[[], None] | None = None) -> None:
+        if self._pin is not None:
+            command.pin = self._pin  # type: ignore[attr-defined]
+            self._pin = None
         self._uncommitted += 1
         callback = self._committed
         if on_durable is not None:

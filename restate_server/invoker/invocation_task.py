@@ -17,7 +17,7 @@ from restate_server.invoker.attempt import Attempt
 from restate_server.invoker.errors import AttemptAborted, AttemptError
 from restate_server.invoker.retry import RetryPolicy
 from restate_server.partition.actions import InvokeAttempt
-from restate_server.partition.commands import AttemptFailed, PinDeployment
+from restate_server.partition.commands import AttemptFailed
 from restate_server.protocol.ids import invocation_id_str
 from restate_server.protocol.versions import choose_protocol_version
 from restate_server.storage.records import Failure, JournalEntry
@@ -77,7 +77,8 @@ class InvocationTask:
 
     # ---- used by the attempt
 
-    def resolve_deployment(self) -> tuple[Any, int]:
+    def resolve_deployment(self) -> tuple[Any, int, bool]:
+        """(deployment, protocol version, whether this attempt chose them first)."""
         registry = self.invoker.registry
         target = self.target
         self.target_info = registry.resolve_invocation_target(target.service, target.handler)
@@ -93,7 +94,7 @@ class InvocationTask:
                     f"the pinned deployment {self.deployment_id} was removed", reached_sdk=False
                 )
             assert self.protocol_version is not None
-            return deployment, self.protocol_version
+            return deployment, self.protocol_version, False
         deployment = registry.latest_deployment_for(target.service)
         if deployment is None:
             raise AttemptError(f"no deployment for service '{target.service}'", reached_sdk=False)
@@ -106,8 +107,7 @@ class InvocationTask:
             raise AttemptError("no common service protocol version", reached_sdk=False)
         self.deployment_id = deployment.id
         self.protocol_version = version
-        self.processor.submit(PinDeployment(self.invocation_id, self.epoch, deployment.id, version))
-        return deployment, version
+        return deployment, version, True
 
     def take_initial_journal(self) -> list[JournalEntry] | None:
         """The journal handed over with the action, for the first attempt only."""

@@ -32,6 +32,8 @@ class InvocationRequest(msgspec.Struct, kw_only=True):
     invoked_by_target: str | None = None
     completion_retention_ms: int = 0
     journal_retention_ms: int = 0
+    # the id was just made from a fresh random key: no existing invocation can have it
+    fresh: bool = False
 
 
 class Invoke(msgspec.Struct, tag="invoke"):
@@ -50,13 +52,6 @@ class AttachCaller(msgspec.Struct, tag="attach"):
 # ---- effects reported by the invoker for the attempt it runs (``epoch`` guards staleness)
 
 
-class PinDeployment(msgspec.Struct, tag="pin"):
-    invocation_id: bytes
-    epoch: int
-    deployment_id: str
-    protocol_version: int
-
-
 class JournalCommand(msgspec.Struct, tag="journal"):
     """A command message the SDK wrote; ``message`` is its decoded form."""
 
@@ -65,6 +60,8 @@ class JournalCommand(msgspec.Struct, tag="journal"):
     type_id: int
     body: bytes
     message: Any
+    # (deployment id, protocol version) chosen by the first attempt, pinned with this
+    pin: tuple[str, int] | None = None
 
 
 class ProposeRunCompletion(msgspec.Struct, tag="propose_run"):
@@ -74,11 +71,13 @@ class ProposeRunCompletion(msgspec.Struct, tag="propose_run"):
     value: bytes | None
     failure: Failure | None
     requested_ack: bool = False
+    pin: tuple[str, int] | None = None
 
 
 class AttemptEnded(msgspec.Struct, tag="end"):
     invocation_id: bytes
     epoch: int
+    pin: tuple[str, int] | None = None
 
 
 class AttemptSuspended(msgspec.Struct, tag="suspend"):
@@ -87,6 +86,7 @@ class AttemptSuspended(msgspec.Struct, tag="suspend"):
     waiting_completions: list[int]
     waiting_signals: list[int]
     waiting_named_signals: list[str]
+    pin: tuple[str, int] | None = None
 
 
 class AttemptFailed(msgspec.Struct, tag="failed"):
@@ -195,7 +195,6 @@ class TruncateOutbox(msgspec.Struct, tag="truncate_outbox"):
 Command = (
     Invoke
     | AttachCaller
-    | PinDeployment
     | JournalCommand
     | ProposeRunCompletion
     | AttemptEnded

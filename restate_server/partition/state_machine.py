@@ -27,7 +27,6 @@ from restate_server.partition.commands import (
     JournalCommand,
     KillInvocation,
     PauseInvocation,
-    PinDeployment,
     ProposeRunCompletion,
     PurgeInvocation,
     Recover,
@@ -67,6 +66,7 @@ from restate_server.partition.lifecycle.notify import append_notification
 from restate_server.partition.lifecycle.pause import pause, resume
 from restate_server.partition.lifecycle.purge import purge
 from restate_server.partition.lifecycle.recover import recover
+from restate_server.partition.lifecycle.start import apply_pin
 from restate_server.partition.lifecycle.suspend import suspend
 from restate_server.partition.lifecycle.timers import timer_fired
 from restate_server.partition.table import PartitionTable
@@ -147,8 +147,6 @@ class StateMachine:
             suspend(ctx, command)
         elif isinstance(command, TimerFired):
             timer_fired(ctx, command)
-        elif isinstance(command, PinDeployment):
-            self._pin(ctx, command)
         elif isinstance(command, AttachCaller):
             attach_caller(ctx, command)
         elif isinstance(command, AttemptFailed):
@@ -184,6 +182,7 @@ class StateMachine:
         status = ctx.get_status(command.invocation_id)
         if status is None or status.status != INVOKED or status.epoch != command.epoch:
             return  # from an attempt that no longer counts
+        apply_pin(status, command.pin)
         rule = ENTRY_RULES.get(command.type_id)
         if rule is None:
             name = pm.MESSAGE_NAMES.get(command.type_id, hex(command.type_id))
@@ -200,11 +199,3 @@ class StateMachine:
             return
         ctx.txn.put(dedup_key, keys.encode_u64(command.sequence))
         self.dispatch(ctx, command.command)
-
-    def _pin(self, ctx: ApplyContext, command: PinDeployment) -> None:
-        status = ctx.get_status(command.invocation_id)
-        if status is None or status.epoch != command.epoch or status.deployment_id is not None:
-            return
-        status.deployment_id = command.deployment_id
-        status.protocol_version = command.protocol_version
-        ctx.put_status(command.invocation_id, status)

@@ -10,6 +10,7 @@ from __future__ import annotations
 from restate_server.partition import journal_messages
 from restate_server.partition.commands import JournalCommand, ProposeRunCompletion
 from restate_server.partition.context import ApplyContext
+from restate_server.partition.lifecycle.start import apply_pin
 from restate_server.protocol import messages as pm
 from restate_server.storage.records import INVOKED, InvocationStatus
 
@@ -22,6 +23,7 @@ def propose_completion(ctx: ApplyContext, command: ProposeRunCompletion) -> None
     status = ctx.get_status(command.invocation_id)
     if status is None or status.status != INVOKED or status.epoch != command.epoch:
         return
+    apply_pin(status, command.pin)
     if command.completion_id in status.completion_ids:
         return  # a duplicate proposal (replayed attempt); the first one stands
     if command.failure is not None:

@@ -23,7 +23,7 @@ from restate_server.storage.records import (
 
 def invoke(ctx: ApplyContext, request: InvocationRequest) -> None:
     invocation_id = request.invocation_id
-    existing = ctx.get_status(invocation_id)
+    existing = None if request.fresh else ctx.get_status(invocation_id)
     if existing is not None:
         # Same id again: an idempotent repeat or a second workflow run.
         answer_existing(ctx, invocation_id, existing, request)

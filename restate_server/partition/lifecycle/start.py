@@ -36,3 +36,9 @@ def start(
             journal,
         )
     )
+
+
+def apply_pin(status: InvocationStatus, pin: tuple[str, int] | None) -> None:
+    """Pin the deployment and protocol version the first attempt chose (once)."""
+    if pin is not None and status.deployment_id is None:
+        status.deployment_id, status.protocol_version = pin

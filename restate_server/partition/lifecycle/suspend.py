@@ -6,7 +6,7 @@ from restate_server.partition.actions import FailAttempt
 from restate_server.partition.commands import AttemptSuspended
 from restate_server.partition.context import ApplyContext
 from restate_server.partition.lifecycle.resume import is_awaited_present
-from restate_server.partition.lifecycle.start import start
+from restate_server.partition.lifecycle.start import apply_pin, start
 from restate_server.storage.records import INVOKED, SUSPENDED
 
 
@@ -19,6 +19,7 @@ def suspend(ctx: ApplyContext, command: AttemptSuspended) -> None:
     ):
         ctx.emit(FailAttempt(command.invocation_id, command.epoch, 571, "empty suspension message"))
         return
+    apply_pin(status, command.pin)
     status.waiting_completions = list(command.waiting_completions)
     status.waiting_signals = list(command.waiting_signals)
     status.waiting_named_signals = list(command.waiting_named_signals)

@@ -1,0 +1,190 @@
+"""A small HTTP/1.1 server for the ingress: httptools parsing on an asyncio Protocol.
+
+The ingress answers short JSON requests at a high rate; a general web framework
+spends more CPU per request than the rest of the request path together. This
+server does only what the ingress needs: keep-alive, pipelined requests answered
+in order, bodies with content-length or chunked encoding, and a size limit.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from collections.abc import Awaitable, Callable
+from http import HTTPStatus
+
+import httptools
+
+log = logging.getLogger(__name__)
+
+MAX_BODY_BYTES = 32 * 1024 * 1024
+
+_REASONS = {status.value: status.phrase for status in HTTPStatus}
+
+
+class Request:
+    """What a handler sees: method, raw path (with query), headers and the whole body."""
+
+    __slots__ = ("_body", "headers", "method", "raw_headers", "raw_path")
+
+    def __init__(
+        self,
+        method: str,
+        raw_path: str,
+        raw_headers: list[tuple[bytes, bytes]],
+        body: bytes,
+    ) -> None:
+        self.method = method
+        self.raw_path = raw_path
+        self.raw_headers = raw_headers
+        headers: dict[str, str] = {}
+        for name, value in raw_headers:
+            key = name.decode("latin-1").lower()
+            text = value.decode("latin-1")
+            headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        self.headers = headers
+        self._body = body
+
+    async def read(self) -> bytes:
+        return self._body
+
+    @property
+    def body(self) -> bytes:
+        return self._body
+
+
+class Response:
+    __slots__ = ("body", "headers", "status")
+
+    def __init__(
+        self, status: int = 200, body: bytes = b"", headers: dict[str, str] | None = None
+    ) -> None:
+        self.status = status
+        self.body = body
+        self.headers = headers if headers is not None else {}
+
+    def encode(self, keep_alive: bool) -> bytes:
+        reason = _REASONS.get(self.status, "")
+        lines = [f"HTTP/1.1 {self.status} {reason}"]
+        for name, value in self.headers.items():
+            lines.append(f"{name}: {value}")
+        lines.append(f"content-length: {len(self.body)}")
+        if not keep_alive:
+            lines.append("connection: close")
+        return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + self.body
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+
+
+class _HttpProtocol(asyncio.Protocol):
+    def __init__(self, handler: Handler) -> None:
+        self._handler = handler
+        self._transport: asyncio.Transport | None = None
+        self._parser = httptools.HttpRequestParser(self)
+        self._url = b""
+        self._headers: list[tuple[bytes, bytes]] = []
+        self._body: list[bytes] = []
+        self._body_size = 0
+        self._queue: deque[tuple[Request, bool]] = deque()
+        self._busy = False
+        self._closing = False
+
+    # ---- asyncio.Protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport  # type: ignore[assignment]
+
+    def connection_lost(self, exc: BaseException | None) -> None:
+        self._transport = None
+        self._queue.clear()
+
+    def data_received(self, data: bytes) -> None:
+        try:
+            self._parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._fail(400, "upgrades are not supported")
+        except httptools.HttpParserError as exc:
+            self._fail(400, f"bad request: {exc}")
+        except _BodyTooLarge:
+            self._fail(413, "request body too large")
+
+    # ---- parser callbacks
+
+    def on_message_begin(self) -> None:
+        self._url = b""
+        self._headers = []
+        self._body = []
+        self._body_size = 0
+
+    def on_url(self, url: bytes) -> None:
+        self._url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        self._headers.append((name, value))
+
+    def on_body(self, body: bytes) -> None:
+        self._body_size += len(body)
+        if self._body_size > MAX_BODY_BYTES:
+            raise _BodyTooLarge()
+        self._body.append(body)
+
+    def on_message_complete(self) -> None:
+        parser = self._parser
+        request = Request(
+            parser.get_method().decode("latin-1"),
+            self._url.decode("latin-1"),
+            self._headers,
+            b"".join(self._body),
+        )
+        self._queue.append((request, parser.should_keep_alive()))
+        if not self._busy:
+            self._next()
+
+    # ---- handling, one request at a time per connection (answers stay in order)
+
+    def _next(self) -> None:
+        if not self._queue or self._transport is None:
+            self._busy = False
+            return
+        self._busy = True
+        request, keep_alive = self._queue.popleft()
+        task = asyncio.get_running_loop().create_task(self._handler(request))
+        task.add_done_callback(lambda t: self._done(t, keep_alive))
+
+    def _done(self, task: asyncio.Task[Response], keep_alive: bool) -> None:
+        transport = self._transport
+        if task.cancelled():
+            response = Response(503, b"")
+        elif task.exception() is not None:
+            log.error("ingress handler failed", exc_info=task.exception())
+            response = Response(500, b'{"code":500,"message":"internal error"}')
+        else:
+            response = task.result()
+        if transport is None:
+            return
+        transport.write(response.encode(keep_alive))
+        if not keep_alive:
+            transport.close()
+            self._transport = None
+            return
+        self._next()
+
+    def _fail(self, status: int, message: str) -> None:
+        if self._transport is not None:
+            body = f'{{"code":{status},"message":"{message}"}}'.encode()
+            self._transport.write(Response(status, body).encode(keep_alive=False))
+            self._transport.close()
+            self._transport = None
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def serve(handler: Handler, host: str, port: int) -> asyncio.AbstractServer:
+    loop = asyncio.get_running_loop()
+    return await loop.create_server(
+        lambda: _HttpProtocol(handler), host, port, reuse_address=True, backlog=1024
+    )
