@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from restate_server.partition.context import ApplyContext
+from restate_server.partition.lifecycle.key_lock import KeyLock, lock_key, read_lock, write_lock
 from restate_server.partition.lifecycle.reply import reply_to_sink
 from restate_server.partition.lifecycle.start import start
 from restate_server.storage import keys
@@ -43,19 +44,22 @@ def release_key(ctx: ApplyContext, invocation_id: bytes, status: InvocationStatu
     target = status.target
     if not target.needs_lock or target.key is None:
         return
-    pk = int.from_bytes(invocation_id[:8], "big")
-    lock_key = keys.key_lock(pk, target.service, target.key)
-    if ctx.txn.get(lock_key) != invocation_id:
+    key = lock_key(invocation_id, target)
+    lock = read_lock(ctx, key)
+    if lock is None or lock.holder != invocation_id:
         return
-    for inbox_key, next_id in ctx.txn.scan_prefix(
-        keys.inbox_prefix(pk, target.service, target.key)
-    ):
-        ctx.txn.delete(inbox_key)
-        next_status = ctx.get_status(next_id)
-        if next_status is None or next_status.status == COMPLETED:
-            continue
-        ctx.txn.put(lock_key, next_id)
-        next_status.inbox_sequence = None
-        start(ctx, next_id, next_status)
-        return
-    ctx.txn.delete(lock_key)
+    if lock.queued > 0:
+        pk = int.from_bytes(invocation_id[:8], "big")
+        inbox = keys.inbox_prefix(pk, target.service, target.key)
+        remaining = lock.queued
+        for inbox_key, next_id in ctx.txn.scan_prefix(inbox):
+            ctx.txn.delete(inbox_key)
+            remaining -= 1
+            next_status = ctx.get_status(next_id)
+            if next_status is None or next_status.status == COMPLETED:
+                continue  # defensive: cancel/kill take invocations out of the inbox
+            write_lock(ctx, key, KeyLock(next_id, max(0, remaining)))
+            next_status.inbox_sequence = None
+            start(ctx, next_id, next_status)
+            return
+    ctx.txn.delete(key)

@@ -9,6 +9,7 @@ from restate_server.partition.actions import IngressSendAck, RegisterTimer
 from restate_server.partition.commands import InvocationRequest
 from restate_server.partition.context import ApplyContext
 from restate_server.partition.lifecycle.attach import answer_existing
+from restate_server.partition.lifecycle.key_lock import KeyLock, lock_key, read_lock, write_lock
 from restate_server.partition.lifecycle.start import start
 from restate_server.storage import keys
 from restate_server.storage.records import (
@@ -80,17 +81,19 @@ def admit(
     """Start the invocation, or queue it behind the invocation holding its key."""
     target = status.target
     if target.needs_lock and target.key is not None:
-        pk = int.from_bytes(invocation_id[:8], "big")
-        lock_key = keys.key_lock(pk, target.service, target.key)
-        if ctx.txn.get(lock_key) is not None:
+        key = lock_key(invocation_id, target)
+        lock = read_lock(ctx, key)
+        if lock is not None:
+            pk = int.from_bytes(invocation_id[:8], "big")
             sequence = ctx.next_sequence("inbox")
             ctx.txn.put(keys.inbox_entry(pk, target.service, target.key, sequence), invocation_id)
+            write_lock(ctx, key, KeyLock(lock.holder, lock.queued + 1))
             status.status = INBOXED
             status.inboxed_at = ctx.now
             status.inbox_sequence = sequence
             ctx.put_status(invocation_id, status)
             return
-        ctx.txn.put(lock_key, invocation_id)
+        write_lock(ctx, key, KeyLock(invocation_id, 0))
     start(ctx, invocation_id, status, journal)
 
 
