@@ -19,7 +19,7 @@ from tests.support.http import MANIFEST_V4, acall
 from tests.support.server import RealRestateServerProcess
 
 EXPECTED_SERVICES: dict[str, tuple[str, dict[str, str | None]]] = {
-    "Greeter": ("SERVICE", {"greet": None, "fail": None, "failDefault": None}),
+    "Greeter": ("SERVICE", {"greet": None, "fail": None, "failDefault": None, "headers": None}),
     "Counter": (
         "VIRTUAL_OBJECT",
         {
@@ -33,7 +33,19 @@ EXPECTED_SERVICES: dict[str, tuple[str, dict[str, str | None]]] = {
     "LazyCounter": ("VIRTUAL_OBJECT", {"add": "EXCLUSIVE", "get": "SHARED"}),
     "Steps": ("SERVICE", {"threeSteps": None}),
     "Flaky": ("SERVICE", {"failOnce": None}),
-    "Sleeper": ("SERVICE", {"sleep": None}),
+    "Sleeper": ("SERVICE", {"sleep": None, "sleepOnce": None}),
+    "Travel": ("SERVICE", {"reserve": None, "cancel": None}),
+    "Saga": ("SERVICE", {"book": None}),
+    "FanOut": ("SERVICE", {"greetMany": None, "addMany": None, "sendLater": None}),
+    "Awaker": ("SERVICE", {"wait": None, "resolve": None}),
+    "Payment": (
+        "WORKFLOW",
+        {"run": "WORKFLOW", "approve": "SHARED", "decline": "SHARED", "status": "SHARED"},
+    ),
+    "Canceller": ("SERVICE", {"longSleep": None, "stuck": None}),
+    "Random": ("SERVICE", {"values": None}),
+    "RetryKill": ("SERVICE", {"always": None}),
+    "RetryPause": ("SERVICE", {"untilGate": None}),
 }
 
 Endpoint = TsEndpoint | PyEndpoint

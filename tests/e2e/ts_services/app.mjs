@@ -39,6 +39,8 @@ const greeter = restate.service({
     failDefault: async (_ctx, msg) => {
       throw new restate.TerminalError(msg ?? "failed");
     },
+    // The invocation's request headers, as the handler sees them.
+    headers: async (ctx) => Object.fromEntries(ctx.request().headers),
   },
 });
 
@@ -123,6 +125,189 @@ const flaky = restate.service({
   },
 });
 
+
+// ---- building blocks: timers, calls, sagas, awakeables, workflows, cancellation --------
+
+const sleepOnce = async (ctx, req) => {
+  await ctx.sleep(req.ms);
+  await ctx.run("woke", async () => recordSideEffect(`woke ${req.tag} ${Date.now()}`));
+  return "woke";
+};
+
+const travel = restate.service({
+  name: "Travel",
+  handlers: {
+    reserve: async (ctx, req) => {
+      await ctx.run("record", async () => recordSideEffect(`reserve ${req.tag} ${req.what}`));
+      if (req.fail) throw new restate.TerminalError(`${req.what} unavailable`, { errorCode: 409 });
+      return `${req.what} reserved`;
+    },
+    cancel: async (ctx, req) => {
+      await ctx.run("record", async () => recordSideEffect(`cancel ${req.tag} ${req.what}`));
+      return `${req.what} cancelled`;
+    },
+  },
+});
+
+const saga = restate.service({
+  name: "Saga",
+  handlers: {
+    // Three reservations; the third fails terminally, so the first two are undone in
+    // reverse order.
+    book: async (ctx, tag) => {
+      const compensations = [];
+      try {
+        for (const what of ["flight", "hotel", "car"]) {
+          await ctx.serviceClient(travel).reserve({ tag, what, fail: what === "car" });
+          compensations.push(what);
+        }
+        return "booked";
+      } catch (e) {
+        if (!(e instanceof restate.TerminalError)) throw e;
+        for (const what of compensations.reverse()) {
+          await ctx.serviceClient(travel).cancel({ tag, what });
+        }
+        throw e;
+      }
+    },
+  },
+});
+
+const fanOut = restate.service({
+  name: "FanOut",
+  handlers: {
+    greetMany: async (ctx, n) => {
+      const calls = [];
+      for (let i = 0; i < n; i++) calls.push(ctx.serviceClient(greeter).greet(`${i}`));
+      return await restate.RestatePromise.all(calls);
+    },
+    addMany: async (ctx, req) => {
+      const calls = [];
+      for (let i = 0; i < req.n; i++) calls.push(ctx.objectClient(counter, req.key).add(1));
+      return await restate.RestatePromise.all(calls);
+    },
+    sendLater: async (ctx, req) => {
+      const handle = ctx
+        .objectSendClient(counter, req.key)
+        .add(1, restate.rpc.sendOpts({ delay: { milliseconds: req.ms } }));
+      return await handle.invocationId;
+    },
+  },
+});
+
+const awaker = restate.service({
+  name: "Awaker",
+  handlers: {
+    wait: async (ctx, tag) => {
+      const { id, promise } = ctx.awakeable();
+      await ctx.run("publish", async () => recordSideEffect(`awk ${tag} ${id}`));
+      return `got ${await promise}`;
+    },
+    resolve: async (ctx, req) => {
+      ctx.resolveAwakeable(req.id, req.value);
+    },
+  },
+});
+
+const payment = restate.workflow({
+  name: "Payment",
+  handlers: {
+    run: async (ctx, req) => {
+      const key = ctx.key;
+      ctx.set("status", "reserving");
+      await ctx.run("reserve", async () => recordSideEffect(`reserve ${key} ${req.amount}`));
+      ctx.set("status", "waiting");
+      const approved = await ctx.promise("approval").get();
+      if (approved) {
+        await ctx.run("charge", async () => recordSideEffect(`charge ${key}`));
+        ctx.set("status", "completed");
+        return "completed";
+      }
+      await ctx.run("release", async () => recordSideEffect(`release ${key}`));
+      ctx.set("status", "cancelled");
+      return "cancelled";
+    },
+    approve: async (ctx) => {
+      await ctx.promise("approval").resolve(true);
+      return "approved";
+    },
+    decline: async (ctx) => {
+      await ctx.promise("approval").resolve(false);
+      return "declined";
+    },
+    status: async (ctx) => (await ctx.get("status")) ?? "unknown",
+  },
+});
+
+const canceller = restate.service({
+  name: "Canceller",
+  handlers: {
+    // Blocked in a long sleep; a cancel makes it run its compensation and fail.
+    longSleep: async (ctx, tag) => {
+      try {
+        await ctx.sleep(60_000);
+        return "woke";
+      } catch (e) {
+        if (e instanceof restate.TerminalError) {
+          await ctx.run("compensate", async () => recordSideEffect(`compensate ${tag}`));
+        }
+        throw e;
+      }
+    },
+    // A side effect that never succeeds: retried forever until killed.
+    stuck: async (ctx, tag) => {
+      await ctx.run("forever", async () => {
+        recordSideEffect(`try ${tag}`);
+        throw new Error("still failing");
+      });
+      return "unreachable";
+    },
+  },
+});
+
+const firstAttempts = new Set();
+
+const random = restate.service({
+  name: "Random",
+  handlers: {
+    // Deterministic randomness: the same values on every attempt of one invocation.
+    values: async (ctx, tag) => {
+      const r = ctx.rand.random();
+      const u = ctx.rand.uuidv4();
+      recordSideEffect(`rand ${tag} ${r} ${u}`);
+      if (!firstAttempts.has(tag)) {
+        firstAttempts.add(tag);
+        throw new Error("fail the first attempt");
+      }
+      return { r, u };
+    },
+  },
+});
+
+const retryKill = restate.service({
+  name: "RetryKill",
+  handlers: {
+    always: async (ctx, tag) => {
+      recordSideEffect(`attempt ${tag}`);
+      throw new Error(`boom ${tag}`);
+    },
+  },
+  options: { retryPolicy: { maxAttempts: 3, onMaxAttempts: "kill", initialInterval: 50 } },
+});
+
+const retryPause = restate.service({
+  name: "RetryPause",
+  handlers: {
+    untilGate: async (ctx, tag) => {
+      recordSideEffect(`attempt ${tag}`);
+      const gate = process.env.GATE_DIR ? path.join(process.env.GATE_DIR, tag) : "";
+      if (!gate || !fs.existsSync(gate)) throw new Error(`gate ${tag} closed`);
+      return `passed ${tag}`;
+    },
+  },
+  options: { retryPolicy: { maxAttempts: 2, onMaxAttempts: "pause", initialInterval: 50 } },
+});
+
 const sleeper = restate.service({
   name: "Sleeper",
   handlers: {
@@ -131,6 +316,7 @@ const sleeper = restate.service({
       await ctx.sleep(ms ?? 0);
       return "slept";
     },
+    sleepOnce,
   },
 });
 
@@ -147,7 +333,16 @@ const endpoint = restate
   .bind(lazyCounter)
   .bind(steps)
   .bind(flaky)
-  .bind(sleeper);
+  .bind(sleeper)
+  .bind(travel)
+  .bind(saga)
+  .bind(fanOut)
+  .bind(awaker)
+  .bind(payment)
+  .bind(canceller)
+  .bind(random)
+  .bind(retryKill)
+  .bind(retryPause);
 
 // HTTP1=1 serves HTTP/1.1 in request/response mode (register with use_http_11).
 const useHttp1 = process.env.HTTP1 === "1";
