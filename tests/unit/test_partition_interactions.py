@@ -298,3 +298,50 @@ def _pk_bytes(key: str) -> bytes:
     from restate_server.protocol.ids import partition_key_for_key
 
     return partition_key_for_key("Counter", key).to_bytes(8, "big")
+
+
+def test_send_signal_by_name_and_cancel_signal(h: Harness) -> None:
+    target, _ = h.invoke(GREETER)
+    h.suspend(target, [], [1])
+    sender, _ = h.invoke(GREETER)
+    target_str = str(InvocationId.from_bytes(target))
+    h.sdk(
+        sender,
+        pm.SendSignalCommandMessage(target_invocation_id=target_str, name="go", value=b'"y"'),
+    )
+    note = _notifications(h, target)[-1]
+    assert note.signal_name == "go" and note.value == b'"y"'
+    # index 1 is cancellation: it resumes the suspended target with the cancel signal
+    actions = h.sdk(
+        sender, pm.SendSignalCommandMessage(target_invocation_id=target_str, idx=1, void=True)
+    )
+    assert any(a.invocation_id == target for a in of_type(actions, InvokeAttempt))
+    assert _notifications(h, target)[-1].signal_id == 1
+
+
+def test_invalid_signal_target_fails_the_attempt(h: Harness) -> None:
+    sender, _ = h.invoke(GREETER)
+    actions = h.sdk(sender, pm.SendSignalCommandMessage(target_invocation_id="inv_bad", idx=17))
+    assert of_type(actions, FailAttempt)
+
+
+def test_attach_and_get_output_from_another_invocation(h: Harness) -> None:
+    target, _ = h.invoke(GREETER, completion_retention_ms=10_000)
+    caller, _ = h.invoke(GREETER)
+    target_str = str(InvocationId.from_bytes(target))
+    h.sdk(
+        caller,
+        pm.GetInvocationOutputCommandMessage(invocation_id=target_str, result_completion_id=1),
+    )
+    assert _notifications(h, caller)[-1].void
+    h.sdk(
+        caller, pm.AttachInvocationCommandMessage(invocation_id=target_str, result_completion_id=2)
+    )
+    h.suspend(caller, [2])
+    actions = h.end(target, b'"done"')
+    assert any(a.invocation_id == caller for a in of_type(actions, InvokeAttempt))
+    attach = _notifications(h, caller)[-1]
+    assert attach.completion_id == 2 and attach.value == b'"done"'
+    unknown = str(InvocationId(5, bytes(16)))
+    h.sdk(caller, pm.AttachInvocationCommandMessage(invocation_id=unknown, result_completion_id=3))
+    assert _notifications(h, caller)[-1].failure.code == 404
