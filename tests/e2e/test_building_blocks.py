@@ -233,6 +233,20 @@ def test_cancel_runs_the_compensation(ours: RestateServerProcess, endpoint: Endp
     assert status == 409  # already completed
 
 
+def test_cancel_propagates_to_child_calls(
+    ours: RestateServerProcess, endpoint: Endpoint
+) -> None:
+    resp = ours.call("/Canceller/parentOfLongSleep/send", "child1")
+    parent_id = resp.json()["invocationId"]
+    time.sleep(0.8)  # the child is sleeping, the parent waits for it
+    status, _ = _admin(ours, "PATCH", f"/invocations/{parent_id}/cancel")
+    assert status == 202
+    resp = ours.call(f"/restate/invocation/{parent_id}/attach", method="GET")
+    assert resp.status == 409, resp.text()
+    _wait_for(lambda: _lines(endpoint, "compensate child1"))
+    assert _lines(endpoint, "compensate child1") == ["compensate child1"]
+
+
 async def test_kill_ends_a_stuck_invocation_and_answers_the_caller(
     ours: RestateServerProcess, endpoint: Endpoint
 ) -> None:

@@ -42,7 +42,7 @@ EXPECTED_SERVICES: dict[str, tuple[str, dict[str, str | None]]] = {
         "WORKFLOW",
         {"run": "WORKFLOW", "approve": "SHARED", "decline": "SHARED", "status": "SHARED"},
     ),
-    "Canceller": ("SERVICE", {"longSleep": None, "stuck": None}),
+    "Canceller": ("SERVICE", {"longSleep": None, "stuck": None, "parentOfLongSleep": None}),
     "Random": ("SERVICE", {"values": None}),
     "RetryKill": ("SERVICE", {"always": None}),
     "RetryPause": ("SERVICE", {"untilGate": None}),

@@ -350,6 +350,12 @@ async def long_sleep(ctx: Context, tag: str) -> str:
         raise
 
 
+@canceller.handler(name="parentOfLongSleep")
+async def parent_of_long_sleep(ctx: Context, tag: str) -> str:
+    """Waits for a child blocked in a long sleep; cancelling this one cancels the child."""
+    return await ctx.service_call(long_sleep, tag)
+
+
 @canceller.handler(name="stuck")
 async def stuck(ctx: Context, tag: str) -> str:
     """A side effect that never succeeds: retried forever until killed."""

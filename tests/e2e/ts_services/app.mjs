@@ -254,6 +254,8 @@ const canceller = restate.service({
         throw e;
       }
     },
+    // Waits for a child blocked in a long sleep; cancelling this one cancels the child.
+    parentOfLongSleep: async (ctx, tag) => await ctx.serviceClient(canceller).longSleep(tag),
     // A side effect that never succeeds: retried forever until killed.
     stuck: async (ctx, tag) => {
       await ctx.run("forever", async () => {
