@@ -81,6 +81,32 @@ class Transaction:
         _overlay(merged, self.writes, prefix, end)
         return sorted((k, v) for k, v in merged.items() if v is not None)
 
+    def first_in_prefix(self, prefix: bytes) -> tuple[bytes, bytes] | None:
+        """The smallest live (key, value) under ``prefix`` without reading the rest."""
+        end = prefix_end(prefix)
+        layers = [self.writes, *self._layers]  # newest first
+        best: tuple[bytes, bytes] | None = None
+        for key, value in self._store.scan_range(prefix, end):
+            shadowed = False
+            for layer in layers:
+                if key in layer:
+                    shadowed = layer[key] is None
+                    if not shadowed:
+                        value = layer[key]  # type: ignore[assignment]
+                    break
+            if not shadowed:
+                best = (key, value)
+                break
+        for layer in reversed(layers):  # oldest first, so newer layers win below
+            for key, value in layer.items():
+                if value is None or not (prefix <= key < end):
+                    continue
+                if best is not None and key >= best[0]:
+                    continue
+                if self.get(key) is not None:
+                    best = (key, self.get(key))  # type: ignore[assignment]
+        return best
+
     def delete_prefix(self, prefix: bytes) -> None:
         for key, _ in self.scan_prefix(prefix):
             self.delete(key)

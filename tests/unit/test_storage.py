@@ -56,3 +56,19 @@ def test_partition_table_covers_the_key_space() -> None:
             assert table.partition_of(end - 1) == pid
             previous_end = end
         assert previous_end == 1 << 64
+
+
+def test_first_in_prefix_sees_in_flight_writes_and_deletes(tmp_path) -> None:
+    store = Store(str(tmp_path / "db"), sync_writes=False)
+    store.write({b"p1": b"a", b"p2": b"b", b"p3": b"c", b"q1": b"x"})
+    txn = Transaction(store, [{b"p1": None}])
+    assert txn.first_in_prefix(b"p") == (b"p2", b"b")
+    txn.put(b"p0", b"new")
+    assert txn.first_in_prefix(b"p") == (b"p0", b"new")
+    txn.delete(b"p0")
+    txn.delete(b"p2")
+    assert txn.first_in_prefix(b"p") == (b"p3", b"c")
+    txn.put(b"p3", b"changed")
+    assert txn.first_in_prefix(b"p") == (b"p3", b"changed")
+    assert txn.first_in_prefix(b"z") is None
+    store.close()

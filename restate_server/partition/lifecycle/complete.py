@@ -52,7 +52,8 @@ def release_key(ctx: ApplyContext, invocation_id: bytes, status: InvocationStatu
         pk = int.from_bytes(invocation_id[:8], "big")
         inbox = keys.inbox_prefix(pk, target.service, target.key)
         remaining = lock.queued
-        for inbox_key, next_id in ctx.txn.scan_prefix(inbox):
+        while (first := ctx.txn.first_in_prefix(inbox)) is not None:
+            inbox_key, next_id = first
             ctx.txn.delete(inbox_key)
             remaining -= 1
             next_status = ctx.get_status(next_id)
