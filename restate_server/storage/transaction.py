@@ -83,7 +83,10 @@ class Transaction:
 
     def first_in_prefix(self, prefix: bytes) -> tuple[bytes, bytes] | None:
         """The smallest live (key, value) under ``prefix`` without reading the rest."""
-        end = prefix_end(prefix)
+        return self.first_in_range(prefix, prefix_end(prefix))
+
+    def first_in_range(self, prefix: bytes, end: bytes) -> tuple[bytes, bytes] | None:
+        """The smallest live (key, value) with prefix <= key < end."""
         layers = [self.writes, *self._layers]  # newest first
         best: tuple[bytes, bytes] | None = None
         for key, value in self._store.scan_range(prefix, end):

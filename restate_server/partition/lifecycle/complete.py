@@ -7,7 +7,14 @@ from restate_server.partition.lifecycle.key_lock import KeyLock, lock_key, read_
 from restate_server.partition.lifecycle.reply import reply_to_sink
 from restate_server.partition.lifecycle.start import start
 from restate_server.storage import keys
-from restate_server.storage.records import COMPLETED, IngressSink, InvocationStatus, Outcome
+from restate_server.storage.records import (
+    COMPLETED,
+    IngressSink,
+    InvocationStatus,
+    JournalEntry,
+    Outcome,
+    decode_journal_entry,
+)
 
 
 def complete(
@@ -50,17 +57,29 @@ def release_key(ctx: ApplyContext, invocation_id: bytes, status: InvocationStatu
         return
     if lock.queued > 0:
         pk = int.from_bytes(invocation_id[:8], "big")
-        inbox = keys.inbox_prefix(pk, target.service, target.key)
+        inbox_end = keys.prefix_end(keys.inbox_prefix(pk, target.service, target.key))
+        start_key = keys.inbox_entry(pk, target.service, target.key, lock.head + 1)
         remaining = lock.queued
-        while (first := ctx.txn.first_in_prefix(inbox)) is not None:
+        while (first := ctx.txn.first_in_range(start_key, inbox_end)) is not None:
             inbox_key, next_id = first
             ctx.txn.delete(inbox_key)
             remaining -= 1
+            head = keys.decode_u64(inbox_key[-8:])
             next_status = ctx.get_status(next_id)
             if next_status is None or next_status.status == COMPLETED:
                 continue  # defensive: cancel/kill take invocations out of the inbox
-            write_lock(ctx, key, KeyLock(next_id, max(0, remaining)))
+            write_lock(ctx, key, KeyLock(next_id, max(0, remaining), head))
             next_status.inbox_sequence = None
-            start(ctx, next_id, next_status)
+            start(ctx, next_id, next_status, _input_only(ctx, next_id, next_status))
             return
     ctx.txn.delete(key)
+
+
+def _input_only(
+    ctx: ApplyContext, invocation_id: bytes, status: InvocationStatus
+) -> list[JournalEntry] | None:
+    """A queued invocation's journal is its Input entry: hand it to the invoker."""
+    if status.journal_length != 1:
+        return None
+    raw = ctx.txn.get(keys.journal_entry(invocation_id, 0))
+    return None if raw is None else [decode_journal_entry(raw)]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from restate_server.partition.context import ApplyContext
-from restate_server.partition.lifecycle.key_lock import KeyLock, lock_key, read_lock, write_lock
+from restate_server.partition.lifecycle.key_lock import lock_key, read_lock, write_lock
 from restate_server.storage import keys
 from restate_server.storage.records import InvocationStatus
 
@@ -18,4 +18,4 @@ def remove_from_inbox(ctx: ApplyContext, invocation_id: bytes, status: Invocatio
     key = lock_key(invocation_id, target)
     lock = read_lock(ctx, key)
     if lock is not None and lock.queued > 0:
-        write_lock(ctx, key, KeyLock(lock.holder, lock.queued - 1))
+        write_lock(ctx, key, lock._replace(queued=lock.queued - 1))

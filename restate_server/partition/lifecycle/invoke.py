@@ -87,7 +87,7 @@ def admit(
             pk = int.from_bytes(invocation_id[:8], "big")
             sequence = ctx.next_sequence("inbox")
             ctx.txn.put(keys.inbox_entry(pk, target.service, target.key, sequence), invocation_id)
-            write_lock(ctx, key, KeyLock(lock.holder, lock.queued + 1))
+            write_lock(ctx, key, lock._replace(queued=lock.queued + 1))
             status.status = INBOXED
             status.inboxed_at = ctx.now
             status.inbox_sequence = sequence
