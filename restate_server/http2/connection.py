@@ -82,6 +82,7 @@ class H2ClientConnection(asyncio.Protocol):
         self._flush_scheduled = False
         self._in = bytearray()
         self._decoder = hpack.Decoder()
+        self._decoded_blocks: dict[bytes, list[tuple[str, str]]] = {}
         self._streams: dict[int, H2Stream] = {}
         self._state: dict[int, _StreamState] = {}
         self._blocked: dict[int, H2Stream] = {}
@@ -229,10 +230,21 @@ class H2ClientConnection(asyncio.Protocol):
             self._headers_complete(stream_id, first_flags, bytes(block))
 
     def _headers_complete(self, stream_id: int, flags: int, block: bytes) -> None:
-        try:
-            decoded = self._decoder.decode(block, raw=False)
-        except hpack.HPACKError as exc:
-            raise _ConnectionProtocolError(f"bad header block: {exc}") from exc
+        decoded = self._decoded_blocks.get(block)
+        if decoded is None:
+            try:
+                decoded = self._decoder.decode(block, raw=False)
+            except hpack.HPACKError as exc:
+                raise _ConnectionProtocolError(f"bad header block: {exc}") from exc
+            # A block of only one-byte indexed fields leaves the decoder's table as it
+            # was, so while the table does not change the same bytes mean the same
+            # headers. Any other block may change the table: forget what we know.
+            if 0xFF not in block and all(b & 0x80 for b in block):
+                if len(self._decoded_blocks) > 256:
+                    self._decoded_blocks.clear()
+                self._decoded_blocks[block] = decoded
+            else:
+                self._decoded_blocks.clear()
         stream = self._streams.get(stream_id)
         if stream is None:
             return

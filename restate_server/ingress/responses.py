@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from restate_server.ingress.errors import cors_headers, error_response
 from restate_server.ingress.http import Request, Response
 from restate_server.ingress.timefmt import rfc3339_millis_offset, rfc3339_nanos
@@ -47,13 +45,12 @@ def reply_response(
 
 def send_ack_response(request: Request, ack: IngressSendAck) -> Response:
     invocation_id = id_str(ack.invocation_id)
-    payload: dict[str, str] = {"invocationId": invocation_id}
+    status = "PreviouslyAccepted" if ack.previously_accepted else "Accepted"
+    # ids and the status word need no JSON escaping
     if ack.execution_time is not None:
-        payload["executionTime"] = rfc3339_nanos(ack.execution_time)
-    payload["status"] = "PreviouslyAccepted" if ack.previously_accepted else "Accepted"
+        when = rfc3339_nanos(ack.execution_time)
+        body = f'{{"invocationId":"{invocation_id}","executionTime":"{when}","status":"{status}"}}'
+    else:
+        body = f'{{"invocationId":"{invocation_id}","status":"{status}"}}'
     headers = {"content-type": "application/json", "x-restate-id": invocation_id}
-    return Response(
-        status=202,
-        body=json.dumps(payload, separators=(",", ":")).encode(),
-        headers=cors_headers(request, headers),
-    )
+    return Response(status=202, body=body.encode(), headers=cors_headers(request, headers))

@@ -150,16 +150,21 @@ def idempotent_invocation_id(
     return InvocationId(partition_key, uuid)
 
 
+# every 10-bit value as its two Crockford characters
+_CROCKFORD_PAIRS = [a + b for a in _CROCKFORD for b in _CROCKFORD]
+
+
 def new_ulid_string(now_ms: int | None = None) -> str:
     """26-character Crockford base32 ULID (generated idempotency keys)."""
     if now_ms is None:
         now_ms = int(time.time() * 1000)
     number = int.from_bytes(_ulid_bytes(now_ms), "big")
-    chars = []
-    for _ in range(26):
-        number, rem = divmod(number, 32)
-        chars.append(_CROCKFORD[rem])
-    return "".join(reversed(chars))
+    pairs = _CROCKFORD_PAIRS
+    # 128 bits: the first character holds the top 3 bits, then 25 characters of 5 bits
+    # (read in pairs of characters, with 5 zero bits appended to make 13 whole pairs)
+    rest = (number & ((1 << 125) - 1)) << 5
+    tail = "".join([pairs[(rest >> shift) & 0x3FF] for shift in range(120, -1, -10)])
+    return _CROCKFORD[number >> 125] + tail[:25]
 
 
 # ---- awakeables (signals)

@@ -729,8 +729,98 @@ def _encode_fields(msg: Any, fields: tuple[Field, ...]) -> bytes:
     return b"".join(out)
 
 
+def _ld(tag_byte: bytes, payload: bytes) -> bytes:
+    return tag_byte + encode_varint(len(payload)) + payload
+
+
+def _encode_start(m: StartMessage) -> bytes:
+    """Hand-unrolled: one StartMessage per attempt."""
+    out = bytearray()
+    if m.id:
+        out += _ld(b"\x0a", m.id)
+    if m.debug_id:
+        out += _ld(b"\x12", m.debug_id.encode())
+    if m.known_entries:
+        out += b"\x18" + encode_varint(m.known_entries)
+    for entry in m.state_map:
+        inner = b""
+        if entry.key:
+            inner += _ld(b"\x0a", entry.key)
+        if entry.value:
+            inner += _ld(b"\x12", entry.value)
+        out += _ld(b"\x22", inner)
+    if m.partial_state:
+        out += b"\x28\x01"
+    if m.key:
+        out += _ld(b"\x32", m.key.encode())
+    if m.retry_count_since_last_stored_entry:
+        out += b"\x38" + encode_varint(m.retry_count_since_last_stored_entry)
+    if m.duration_since_last_stored_entry:
+        out += b"\x40" + encode_varint(m.duration_since_last_stored_entry)
+    if m.random_seed:
+        out += b"\x48" + encode_varint(m.random_seed)
+    if m.scope is not None:
+        out += _ld(b"\x52", m.scope.encode())
+    if m.limit_key is not None:
+        out += _ld(b"\x5a", m.limit_key.encode())
+    if m.idempotency_key is not None:
+        out += _ld(b"\x62", m.idempotency_key.encode())
+    return bytes(out)
+
+
+def _encode_input(m: InputCommandMessage) -> bytes:
+    """Hand-unrolled: the partition writes one Input per invocation."""
+    out = bytearray()
+    for header in m.headers:
+        inner = b""
+        if header.key:
+            inner += _ld(b"\x0a", header.key.encode())
+        if header.value:
+            inner += _ld(b"\x12", header.value.encode())
+        out += _ld(b"\x0a", inner)
+    if m.name:
+        out += _ld(b"\x62", m.name.encode())
+    if m.value is not None:
+        out += _ld(b"\x72", _ld(b"\x0a", m.value) if m.value else b"")
+    return bytes(out)
+
+
+def _encode_notification(m: NotificationMessage) -> bytes:
+    """Hand-unrolled: every completion the runtime produces has this shape."""
+    out = bytearray()
+    if m.completion_id is not None:
+        out += b"\x08" + encode_varint(m.completion_id)
+    if m.signal_id is not None:
+        out += b"\x10" + encode_varint(m.signal_id)
+    if m.signal_name is not None:
+        out += _ld(b"\x1a", m.signal_name.encode())
+    if m.void:
+        out += b"\x22\x00"
+    if m.value is not None:
+        out += _ld(b"\x2a", _ld(b"\x0a", m.value) if m.value else b"")
+    if m.failure is not None:
+        out += _ld(b"\x32", _encode_fields(m.failure, Failure.FIELDS))
+    if m.invocation_id is not None:
+        out += _ld(b"\x82\x01", m.invocation_id.encode())
+    if m.state_keys is not None:
+        out += _ld(b"\x8a\x01", b"".join(_ld(b"\x0a", key) for key in m.state_keys))
+    return bytes(out)
+
+
+_FAST_ENCODERS: dict[type, Callable[[Any], bytes]] = {
+    StartMessage: _encode_start,
+    InputCommandMessage: _encode_input,
+}
+for _notification in MESSAGE_TYPES.values():
+    if issubclass(_notification, NotificationMessage):
+        _FAST_ENCODERS[_notification] = _encode_notification
+
+
 def encode_message(msg: Message, version: int = 6) -> bytes:
     """The protobuf body of ``msg`` (without the frame header)."""
+    fast = _FAST_ENCODERS.get(type(msg))
+    if fast is not None:
+        return fast(msg)
     fields = msg.FIELDS
     if version >= 7 and type(msg) is SuspensionMessage:
         fields = SuspensionMessage.FIELDS_V7

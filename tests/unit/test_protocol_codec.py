@@ -206,3 +206,43 @@ def test_version_negotiation() -> None:
     assert choose_protocol_version(1, 4) is None
     assert parse_manifest_content_type("application/vnd.restate.endpointmanifest.v4+json") == 4
     assert DISCOVERY_ACCEPT.count("endpointmanifest") == 4
+
+
+def test_ulid_strings_carry_the_timestamp() -> None:
+    alphabet = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+    text = new_ulid_string(1_700_000_000_123)
+    assert len(text) == 26 and set(text) <= set(alphabet)
+    number = 0
+    for char in text:
+        number = number * 32 + alphabet.index(char)
+    assert number >> 80 == 1_700_000_000_123
+    assert number < 1 << 128
+
+
+def test_fast_encoders_match_the_generic_encoder() -> None:
+    samples: list[pm.Message] = [
+        pm.StartMessage(
+            id=b"\x01" * 24,
+            debug_id="inv_1x",
+            known_entries=300,
+            state_map=[pm.StateEntry(key=b"k", value=b""), pm.StateEntry(key=b"a", value=b"1")],
+            partial_state=True,
+            key="k 1/\u00fc",
+            retry_count_since_last_stored_entry=2,
+            duration_since_last_stored_entry=597,
+            random_seed=2**63 + 5,
+            idempotency_key="",
+        ),
+        pm.StartMessage(),
+        pm.InputCommandMessage(headers=[pm.Header(key="a", value="")], value=b"", name="n"),
+        pm.InputCommandMessage(value=b"x" * 300),
+        pm.SignalNotificationMessage(signal_name="go", failure=pm.Failure(code=500, message="m")),
+        pm.GetLazyStateKeysCompletionNotificationMessage(completion_id=0, state_keys=[b"", b"k"]),
+        pm.CallInvocationIdCompletionNotificationMessage(completion_id=1, invocation_id="inv_1"),
+        pm.SleepCompletionNotificationMessage(completion_id=2, void=True),
+        pm.RunCompletionNotificationMessage(completion_id=3, value=b""),
+    ]
+    for message in samples:
+        generic = pm._encode_fields(message, message.FIELDS)
+        assert pm.encode_message(message) == generic, type(message).__name__
+        assert pm.decode_message(message.TYPE, generic) == message
