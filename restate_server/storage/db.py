@@ -25,6 +25,12 @@ class Store:
         options.set_max_background_jobs(2)
         # Point lookups dominate (status, lock, state); whole-key bloom filters help them.
         options.set_memtable_whole_key_filtering(True)
+        # Most records are overwritten or deleted soon after they are written (statuses,
+        # inbox entries, timers): smaller memtables flush them to compressed files and
+        # let the write-ahead log be recycled early, which keeps the data dir small.
+        options.set_write_buffer_size(8 * 1024 * 1024)
+        options.set_max_total_wal_size(32 * 1024 * 1024)
+        options.set_compression_type(rocksdict.DBCompressionType.lz4())
         self._db = rocksdict.Rdict(path, options)
         self._write_options = rocksdict.WriteOptions()
         self._write_options.sync = sync_writes
