@@ -39,6 +39,7 @@ from tests.support.server import RealRestateServerProcess, RestateServerProcess
 E2E_DIR = Path(__file__).resolve().parent
 TS_APP = E2E_DIR / "ts_services" / "app.mjs"
 PY_APP = E2E_DIR / "py_services" / "app.py"
+SDK_APP = E2E_DIR / "sdk_services" / "app.py"  # the same services on our restate_sdk
 
 _STARTED_KEY = pytest.StashKey["_Started"]()
 
