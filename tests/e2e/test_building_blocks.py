@@ -343,3 +343,9 @@ def test_admin_cancel_and_kill_of_unknown_invocations(ours: RestateServerProcess
     status, body = _admin(ours, "PATCH", "/invocations/not-an-id/kill")
     assert status == 400
     assert "invalid" in json.loads(body)["message"]
+
+
+def test_non_determinism_is_retried_then_killed(ours: RestateServerProcess) -> None:
+    resp = ours.call("/Nondeterministic/flip", "nd")
+    assert resp.status == 570, resp.text()
+    assert "mismatch" in resp.json()["message"].lower()

@@ -46,6 +46,7 @@ EXPECTED_SERVICES: dict[str, tuple[str, dict[str, str | None]]] = {
     "Random": ("SERVICE", {"values": None}),
     "RetryKill": ("SERVICE", {"always": None}),
     "RetryPause": ("SERVICE", {"untilGate": None}),
+    "Nondeterministic": ("SERVICE", {"flip": None}),
 }
 
 Endpoint = TsEndpoint | PyEndpoint

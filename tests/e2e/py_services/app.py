@@ -415,6 +415,30 @@ async def until_gate(ctx: Context, tag: str) -> str:
     return f"passed {tag}"
 
 
+_flip_attempts: dict[str, int] = {}
+nondeterministic = restate.Service(
+    "Nondeterministic",
+    invocation_retry_policy=InvocationRetryPolicy(
+        max_attempts=3, on_max_attempts="kill", initial_interval=timedelta(milliseconds=50)
+    ),
+)
+
+
+@nondeterministic.handler(name="flip")
+async def flip(ctx: Context, tag: str) -> str:
+    """Journals a different step on its second attempt: a journal mismatch (570)."""
+    attempt = _flip_attempts.get(tag, 0) + 1
+    _flip_attempts[tag] = attempt
+
+    async def step() -> str:
+        return "done"
+
+    await ctx.run_typed("first" if attempt == 1 else "second", step)
+    if attempt == 1:
+        raise RuntimeError("fail after the first step")
+    return "unreachable"
+
+
 app = restate.app(
     services=[
         greeter,
@@ -432,5 +456,6 @@ app = restate.app(
         random_service,
         retry_kill,
         retry_pause,
+        nondeterministic,
     ]
 )

@@ -310,6 +310,23 @@ const retryPause = restate.service({
   options: { retryPolicy: { maxAttempts: 2, onMaxAttempts: "pause", initialInterval: 50 } },
 });
 
+const flipAttempts = new Map();
+
+const nondeterministic = restate.service({
+  name: "Nondeterministic",
+  handlers: {
+    // Journals a different step on its second attempt: a journal mismatch (570).
+    flip: async (ctx, tag) => {
+      const attempt = (flipAttempts.get(tag) ?? 0) + 1;
+      flipAttempts.set(tag, attempt);
+      await ctx.run(attempt === 1 ? "first" : "second", async () => "done");
+      if (attempt === 1) throw new Error("fail after the first step");
+      return "unreachable";
+    },
+  },
+  options: { retryPolicy: { maxAttempts: 3, onMaxAttempts: "kill", initialInterval: 50 } },
+});
+
 const sleeper = restate.service({
   name: "Sleeper",
   handlers: {
@@ -344,7 +361,8 @@ const endpoint = restate
   .bind(canceller)
   .bind(random)
   .bind(retryKill)
-  .bind(retryPause);
+  .bind(retryPause)
+  .bind(nondeterministic);
 
 // HTTP1=1 serves HTTP/1.1 in request/response mode (register with use_http_11).
 const useHttp1 = process.env.HTTP1 === "1";
