@@ -10,10 +10,10 @@ from __future__ import annotations
 import abc
 import random
 import uuid
-from collections.abc import Awaitable, Callable, Generator
+from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, ParamSpec, TypeVar, overload
 
 from restate_sdk.retry import RunOptions
 
@@ -151,11 +151,22 @@ class Context(abc.ABC):
     @abc.abstractmethod
     def request(self) -> Request: ...
 
-    @abc.abstractmethod
+    @overload
     def run_typed(
         self,
         name: str,
-        action: Callable[P, Awaitable[T]] | Callable[P, T],
+        action: Callable[P, Coroutine[Any, Any, T]],
+        options: RunOptions[T] | None = None,
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> RestateDurableFuture[T]: ...
+
+    @overload
+    def run_typed(
+        self,
+        name: str,
+        action: Callable[P, T],
         options: RunOptions[T] | None = None,
         /,
         *args: P.args,
@@ -163,16 +174,53 @@ class Context(abc.ABC):
     ) -> RestateDurableFuture[T]: ...
 
     @abc.abstractmethod
+    def run_typed(
+        self,
+        name: str,
+        action: Callable[P, Any],
+        options: RunOptions[Any] | None = None,
+        /,
+        *args: P.args,
+        **kwargs: P.kwargs,
+    ) -> RestateDurableFuture[Any]:
+        """Run a side effect once and journal its result (replays return the journaled one)."""
+
+    @overload
     def run(
         self,
         name: str,
-        action: Callable[[], Awaitable[T]] | Callable[[], T],
+        action: Callable[[], Coroutine[Any, Any, T]],
         serde: Any = None,
         max_attempts: int | None = None,
         max_retry_duration: timedelta | None = None,
         type_hint: Any = None,
         args: tuple[Any, ...] | None = None,
     ) -> RestateDurableFuture[T]: ...
+
+    @overload
+    def run(
+        self,
+        name: str,
+        action: Callable[[], T],
+        serde: Any = None,
+        max_attempts: int | None = None,
+        max_retry_duration: timedelta | None = None,
+        type_hint: Any = None,
+        args: tuple[Any, ...] | None = None,
+    ) -> RestateDurableFuture[T]: ...
+
+    @abc.abstractmethod
+    def run(
+        self,
+        name: str,
+        action: Callable[[], Any],
+        serde: Any = None,
+        max_attempts: int | None = None,
+        max_retry_duration: timedelta | None = None,
+        type_hint: Any = None,
+        args: tuple[Any, ...] | None = None,
+    ) -> RestateDurableFuture[Any]:
+        """Older form of :meth:`run_typed`."""
 
     @abc.abstractmethod
     def sleep(self, delta: timedelta, name: str | None = None) -> RestateDurableSleepFuture: ...

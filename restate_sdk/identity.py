@@ -8,8 +8,10 @@ whose audience is the request path; otherwise the endpoint answers 401.
 from __future__ import annotations
 
 import base64
+import importlib
 import json
 import time
+from collections.abc import Callable
 
 from restate_sdk import ed25519
 
@@ -34,18 +36,22 @@ def _b64url(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
-def _verifier(public_key: bytes):  # type: ignore[no-untyped-def]
+Check = Callable[[bytes, bytes], bool]
+
+
+def _verifier(public_key: bytes) -> Check:
+    """Verification with ``cryptography`` when it is installed, else in plain Python."""
     try:
-        from cryptography.exceptions import InvalidSignature
-        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-    except ImportError:  # pure Python fallback
+        exceptions = importlib.import_module("cryptography.exceptions")
+        ed = importlib.import_module("cryptography.hazmat.primitives.asymmetric.ed25519")
+    except ImportError:
         return lambda message, signature: ed25519.verify(public_key, message, signature)
-    key = Ed25519PublicKey.from_public_bytes(public_key)
+    key = ed.Ed25519PublicKey.from_public_bytes(public_key)
 
     def check(message: bytes, signature: bytes) -> bool:
         try:
             key.verify(signature, message)
-        except InvalidSignature:
+        except exceptions.InvalidSignature:
             return False
         return True
 
@@ -54,7 +60,7 @@ def _verifier(public_key: bytes):  # type: ignore[no-untyped-def]
 
 class IdentityVerifier:
     def __init__(self, keys: list[str]) -> None:
-        self._keys: dict[str, object] = {}
+        self._keys: dict[str, Check] = {}
         for key in keys:
             self.add_key(key)
 
@@ -84,7 +90,7 @@ class IdentityVerifier:
         check = self._keys.get(header.get("kid", ""))
         if check is None or header.get("alg") != "EdDSA":
             return "request identity: unknown key"
-        if not check(f"{header_b64}.{payload_b64}".encode(), signature):  # type: ignore[operator]
+        if not check(f"{header_b64}.{payload_b64}".encode(), signature):
             return "request identity: bad signature"
         now = time.time()
         if claims.get("aud") not in (path, [path]) and not _ends_with(claims.get("aud"), path):

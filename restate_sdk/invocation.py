@@ -44,6 +44,8 @@ from restate_server.protocol import messages as pm
 from restate_server.protocol.ids import InvocationId, awakeable_id
 
 T = TypeVar("T")
+I = TypeVar("I")  # noqa: E741
+O = TypeVar("O")  # noqa: E741
 
 
 class AttemptFailure(Exception):
@@ -361,19 +363,20 @@ class ContextImpl(WorkflowContext):
         return uuid_module.UUID(int=self.random().getrandbits(128), version=4)
 
     def time(self) -> RestateDurableFuture[float]:
-        return self.run_typed("timestamp", time.time)
+        future: RestateDurableFuture[float] = self.run_typed("timestamp", time.time)
+        return future
 
     # ---- side effects
 
     def run_typed(
         self,
         name: str,
-        action: Callable[..., Awaitable[T]] | Callable[..., T],
-        options: RunOptions[T] | None = None,
+        action: Callable[..., Any],
+        options: RunOptions[Any] | None = None,
         /,
         *args: Any,
         **kwargs: Any,
-    ) -> RestateDurableFuture[T]:
+    ) -> RestateDurableFuture[Any]:
         options = options or RunOptions()
         hint = options.type_hint
         if hint is None:
@@ -392,14 +395,14 @@ class ContextImpl(WorkflowContext):
     def run(
         self,
         name: str,
-        action: Callable[[], Awaitable[T]] | Callable[[], T],
+        action: Callable[[], Any],
         serde: Any = None,
         max_attempts: int | None = None,
         max_retry_duration: timedelta | None = None,
         type_hint: Any = None,
         args: tuple[Any, ...] | None = None,
-    ) -> RestateDurableFuture[T]:
-        options: RunOptions[T] = RunOptions(
+    ) -> RestateDurableFuture[Any]:
+        options: RunOptions[Any] = RunOptions(
             serde=serde,
             type_hint=type_hint,
             max_attempts=max_attempts,
@@ -516,22 +519,65 @@ class ContextImpl(WorkflowContext):
             info.service_name, info.name, key, parameter, send_delay, idempotency_key, headers
         )
 
-    def service_call(self, tpe, arg, idempotency_key=None, headers=None):  # type: ignore[no-untyped-def,override]
+    def service_call(
+        self,
+        tpe: HandlerFn[I, O],
+        arg: I,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> RestateDurableCallFuture[O]:
         return self._typed_call(tpe, None, arg, idempotency_key, headers)
 
-    def object_call(self, tpe, key, arg, idempotency_key=None, headers=None):  # type: ignore[no-untyped-def,override]
+    def object_call(
+        self,
+        tpe: HandlerFn[I, O],
+        key: str,
+        arg: I,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> RestateDurableCallFuture[O]:
         return self._typed_call(tpe, key, arg, idempotency_key, headers)
 
-    def workflow_call(self, tpe, key, arg, idempotency_key=None, headers=None):  # type: ignore[no-untyped-def,override]
+    def workflow_call(
+        self,
+        tpe: HandlerFn[I, O],
+        key: str,
+        arg: I,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> RestateDurableCallFuture[O]:
         return self._typed_call(tpe, key, arg, idempotency_key, headers)
 
-    def service_send(self, tpe, arg, send_delay=None, idempotency_key=None, headers=None):  # type: ignore[no-untyped-def,override]
+    def service_send(
+        self,
+        tpe: HandlerFn[I, O],
+        arg: I,
+        send_delay: timedelta | None = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> SendHandle:
         return self._typed_send(tpe, None, arg, send_delay, idempotency_key, headers)
 
-    def object_send(self, tpe, key, arg, send_delay=None, idempotency_key=None, headers=None):  # type: ignore[no-untyped-def,override]
+    def object_send(
+        self,
+        tpe: HandlerFn[I, O],
+        key: str,
+        arg: I,
+        send_delay: timedelta | None = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> SendHandle:
         return self._typed_send(tpe, key, arg, send_delay, idempotency_key, headers)
 
-    def workflow_send(self, tpe, key, arg, send_delay=None, idempotency_key=None, headers=None):  # type: ignore[no-untyped-def,override]
+    def workflow_send(
+        self,
+        tpe: HandlerFn[I, O],
+        key: str,
+        arg: I,
+        send_delay: timedelta | None = None,
+        idempotency_key: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> SendHandle:
         return self._typed_send(tpe, key, arg, send_delay, idempotency_key, headers)
 
     def generic_call(

@@ -27,14 +27,15 @@ def _ms(value: timedelta | None) -> int | None:
 
 def _options(options: HandlerOptions, out: dict[str, Any], workflow_main: bool) -> bool:
     """Adds option fields; returns whether any needs manifest v4 (retry policies)."""
-    for key, value in (
+    fields: tuple[tuple[str, Any], ...] = (
         ("inactivityTimeout", _ms(options.inactivity_timeout)),
         ("abortTimeout", _ms(options.abort_timeout)),
         ("journalRetention", _ms(options.journal_retention)),
         ("idempotencyRetention", _ms(options.idempotency_retention)),
         ("ingressPrivate", options.ingress_private),
         ("enableLazyState", options.enable_lazy_state),
-    ):
+    )
+    for key, value in fields:
         if value is not None:
             out[key] = value
     if workflow_main and options.workflow_retention is not None:
@@ -42,7 +43,7 @@ def _options(options: HandlerOptions, out: dict[str, Any], workflow_main: bool) 
     policy = options.invocation_retry_policy
     if policy is None:
         return False
-    for key, value in (
+    retry_fields: tuple[tuple[str, Any], ...] = (
         ("retryPolicyInitialInterval", _ms(policy.initial_interval)),
         ("retryPolicyExponentiationFactor", policy.exponentiation_factor),
         ("retryPolicyMaxInterval", _ms(policy.max_interval)),
@@ -51,7 +52,8 @@ def _options(options: HandlerOptions, out: dict[str, Any], workflow_main: bool) 
             "retryPolicyOnMaxAttempts",
             None if policy.on_max_attempts is None else policy.on_max_attempts.upper(),
         ),
-    ):
+    )
+    for key, value in retry_fields:
         if value is not None:
             out[key] = value
     return True

@@ -807,7 +807,7 @@ def _encode_notification(m: NotificationMessage) -> bytes:
     return bytes(out)
 
 
-_FAST_ENCODERS: dict[type, Callable[[Any], bytes]] = {
+_FAST_ENCODERS: dict[type[Message], Callable[[Any], bytes]] = {
     StartMessage: _encode_start,
     InputCommandMessage: _encode_input,
 }
@@ -951,7 +951,8 @@ def _decode_nested(cls: type[Message], chunk: bytes) -> Message:
     return _decode_fields(cls, chunk, fmap)  # type: ignore[no-any-return]
 
 
-for _cls in (*MESSAGE_TYPES.values(), Failure, FailureMetadata, Header, StateEntry, Future):
+_NESTED: tuple[type[Message], ...] = (Failure, FailureMetadata, Header, StateEntry, Future)
+for _cls in (*MESSAGE_TYPES.values(), *_NESTED):
     _FIELD_MAPS[_cls] = _field_map(_cls, _cls.FIELDS)
 _SUSPENSION_V7_MAP = _field_map(SuspensionMessage, SuspensionMessage.FIELDS_V7)
 
