@@ -92,3 +92,12 @@ def verify(public_key: bytes, message: bytes, signature: bytes) -> bool:
     left = _multiply(s, _BASE)
     right = _add(r, _multiply(h % _L, a))
     return _encode_point(left) == _encode_point(right)
+
+
+def public_key_from_seed(seed: bytes) -> bytes:
+    """The public key of a 32-byte private key seed (to configure keys, e.g. in tests)."""
+    digest = hashlib.sha512(seed).digest()
+    scalar = int.from_bytes(digest[:32], "little")
+    scalar &= (1 << 254) - 8
+    scalar |= 1 << 254
+    return _encode_point(_multiply(scalar, _BASE))

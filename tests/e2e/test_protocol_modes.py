@@ -121,3 +121,21 @@ def test_server_logs_where_it_listens_and_stops_on_sigterm(
     srv.start()
     srv.process.stop_signal = signal.SIGINT
     assert srv.stop() == 0
+
+
+@pytest.mark.parametrize("module", ["py", "sdk"])
+def test_http11_request_response_python_endpoints(
+    module: str, server: Callable[..., RestateServerProcess], py_endpoint: Callable[..., PyEndpoint]
+) -> None:
+    endpoint = py_endpoint() if module == "py" else py_endpoint(SDK_APP, name="sdk-h1")
+    srv = server()
+    reg = srv.register(endpoint.url, use_http_11=True)
+    assert reg.status == 201, reg.text()
+    deployment = srv_get_json(srv, f"/deployments/{reg.json()['id']}")
+    assert deployment["protocol_type"] == "RequestResponse"
+    assert srv.call("/Greeter/greet", "h1").json() == "Hello, h1!"
+    assert srv.call("/Counter/h1/add", 2).json() == 2
+    endpoint.open_gate("h1py")
+    assert srv.call("/Steps/threeSteps", "h1py").json() == "done h1py"
+    assert srv.call("/Sleeper/sleep", 200).json() == "slept"
+    assert srv.call("/FanOut/greetMany", 5).json() == [f"Hello, {i}!" for i in range(5)]
