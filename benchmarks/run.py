@@ -27,12 +27,14 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.loadgen import RunResult, build_request, run_closed_loop
-from tests.support.endpoints import TsEndpoint
+from tests.support.endpoints import PyEndpoint, TsEndpoint
 from tests.support.node import ensure_node_tools
 from tests.support.server import RealRestateServerProcess, RestateServerProcess
 
 HERE = Path(__file__).resolve().parent
 SERVICES_APP = HERE / "services" / "app.mjs"
+SDK_APP = HERE / "services" / "sdk_app.py"
+OFFICIAL_APP = HERE / "services" / "py_app.py"
 RESULTS_DIR = HERE / "results"
 
 JSON_HEADERS = {"content-type": "application/json"}
@@ -100,13 +102,16 @@ async def _sends(host: str, port: int, scale: float, run_id: str) -> dict[str, f
         gets = await run_closed_loop(
             host,
             port,
-            lambda i: _post(f"/Counter/{run_id}-s{i}/get", ""),
+            # no body, no content-type: the Python SDKs declare get() without input
+            lambda i: build_request("POST", f"/Counter/{run_id}-s{i}/get"),
             concurrency=8,
             total=keys,
             deadline_s=30,
             collect_bodies=True,
         )
-        done = sum(int(v) for v in gets.bodies) if gets.bodies else 0
+        if gets.errors and not gets.bodies:
+            raise RuntimeError(f"every Counter/get failed ({gets.errors}): check the endpoint")
+        done = sum(int(v) for v in gets.bodies)
         if done >= accepted.requests:
             break
         await asyncio.sleep(0.25)
@@ -144,7 +149,7 @@ def _dir_bytes(path: Path) -> int:
 
 async def _bench_server(
     kind: str,
-    endpoint: TsEndpoint,
+    endpoint: TsEndpoint | PyEndpoint,
     work_dir: Path,
     scale: float,
     env: dict[str, str],
@@ -165,10 +170,13 @@ async def _bench_server(
         out: dict[str, Any] = {"startup_s": startup_s, "idle_rss_mb": _proc_rss_mb(pid)}
         run_id = f"r{time.monotonic_ns()}"
         completed = 0
+        endpoint_pid = endpoint.process.pid
+        assert endpoint_pid is not None
         for workload in workloads(scale, run_id):
             if only and not any(o in workload.name for o in only):
                 continue
             cpu_before = _proc_cpu_s(pid)
+            endpoint_cpu_before = _proc_cpu_s(endpoint_pid)
             result: RunResult = await run_closed_loop(
                 "127.0.0.1",
                 server.ingress_port,
@@ -178,6 +186,7 @@ async def _bench_server(
                 deadline_s=300,
             )
             cpu = _proc_cpu_s(pid) - cpu_before
+            endpoint_cpu = _proc_cpu_s(endpoint_pid) - endpoint_cpu_before
             completed += result.requests
             out[workload.name] = {
                 "throughput": result.throughput,
@@ -186,6 +195,7 @@ async def _bench_server(
                 "errors": result.errors,
                 "requests": result.requests,
                 "cpu_ms_per_request": cpu * 1000 / max(1, result.requests),
+                "endpoint_cpu_ms_per_request": endpoint_cpu * 1000 / max(1, result.requests),
             }
         if not only or any("send" in o for o in only):
             out["sends"] = await _sends("127.0.0.1", server.ingress_port, scale, run_id)
@@ -204,7 +214,12 @@ def _median(values: list[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
 
-def summarize(rounds: dict[str, list[dict[str, Any]]], scale: float) -> list[dict[str, Any]]:
+def summarize(
+    rounds: dict[str, list[dict[str, Any]]],
+    scale: float,
+    left: str = "ours",
+    right: str = "real",
+) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     names = [w.name for w in workloads(scale, "x")]
 
@@ -218,8 +233,8 @@ def summarize(rounds: dict[str, list[dict[str, Any]]], scale: float) -> list[dic
         return _median(values)
 
     def row(label: str, getter: Callable[[dict[str, Any]], float], higher_better: bool) -> None:
-        ours = metric("ours", getter)
-        real = metric("real", getter)
+        ours = metric(left, getter)
+        real = metric(right, getter)
         if real == real and ours == ours and real and ours:
             ratio = ours / real if higher_better else real / ours
         else:
@@ -235,6 +250,11 @@ def summarize(rounds: dict[str, list[dict[str, Any]]], scale: float) -> list[dic
     row("sends accepted/s", lambda r: r["sends"]["accepted_per_s"], True)
     row("sends all completed s", lambda r: r["sends"]["all_completed_s"], False)
     row("server CPU ms/greet c128", lambda r: r["greet c128"]["cpu_ms_per_request"], False)
+    row(
+        "endpoint CPU ms/greet c32",
+        lambda r: r["greet c32"]["endpoint_cpu_ms_per_request"],
+        False,
+    )
     row("RSS idle MB", lambda r: r["idle_rss_mb"], False)
     row("RSS after load MB", lambda r: r["loaded_rss_mb"], False)
     row("disk bytes/invocation", lambda r: r["disk_bytes_per_invocation"], False)
@@ -242,14 +262,16 @@ def summarize(rounds: dict[str, list[dict[str, Any]]], scale: float) -> list[dic
     return rows
 
 
-def print_table(rows: list[dict[str, Any]]) -> str:
-    lines = [f"{'workload':34} {'ours':>12} {'real':>12} {'ratio':>8}"]
+def print_table(rows: list[dict[str, Any]], left: str = "ours", right: str = "real") -> str:
+    lines = [f"{'workload':34} {left:>12} {right:>12} {'ratio':>8}"]
     lines.append("-" * len(lines[0]))
     for r in rows:
         lines.append(
             f"{r['metric']:34} {_fmt(r['ours']):>12} {_fmt(r['real']):>12} {_fmt(r['ratio']):>8}"
         )
-    lines.append("ratio: ours/real for rates, real/ours for times and sizes (higher is better)")
+    lines.append(
+        f"ratio: {left}/{right} for rates, {right}/{left} for times and sizes (higher is better)"
+    )
     text = "\n".join(lines)
     print(text)
     return text
@@ -304,22 +326,60 @@ async def main_async(args: argparse.Namespace) -> int:
             order = servers if index % 2 == 0 else list(reversed(servers))
             for kind in order:
                 print(f"round {index + 1}/{rounds_count}: {kind}", file=sys.stderr)
-                rounds[kind].append(
-                    await _bench_server(kind, endpoint, work_dir, scale, env, only)
-                )
+                rounds[kind].append(await _bench_server(kind, endpoint, work_dir, scale, env, only))
     finally:
         endpoint.stop()
         shutil.rmtree(work_dir, ignore_errors=True)
     rows = summarize(rounds, scale)
     table = print_table(rows)
+    sdk_rows: list[dict[str, Any]] = []
+    sdk_table = ""
+    sdk_rounds: dict[str, list[dict[str, Any]]] = {}
+    if args.sdk_table:
+        sdk_scale = 0.01 if args.smoke else args.sdk_scale
+        sdk_rounds = await _sdk_rounds(rounds_count, sdk_scale, env, only)
+        print("\nSDKs, both against our server (the same Python handler code):")
+        sdk_rows = summarize(sdk_rounds, sdk_scale, "restate_sdk", "official")
+        sdk_table = print_table(sdk_rows, "restate_sdk", "official")
     RESULTS_DIR.mkdir(exist_ok=True)
     stem = "smoke" if args.smoke else "latest"
-    (RESULTS_DIR / f"{stem}.json").write_text(
-        json.dumps({"rows": rows, "rounds": rounds, "table": table}, indent=2, default=str)
-    )
+    payload = {
+        "rows": rows,
+        "rounds": rounds,
+        "table": table,
+        "sdk_rows": sdk_rows,
+        "sdk_rounds": sdk_rounds,
+        "sdk_table": sdk_table,
+    }
+    (RESULTS_DIR / f"{stem}.json").write_text(json.dumps(payload, indent=2, default=str))
     if not args.smoke:
         write_chart(rows, RESULTS_DIR / f"{stem}.png")
     return 0
+
+
+async def _sdk_rounds(
+    rounds_count: int, scale: float, env: dict[str, str], only: list[str]
+) -> dict[str, list[dict[str, Any]]]:
+    """Our SDK and the official Python SDK serving the same handlers, on our server."""
+    rounds: dict[str, list[dict[str, Any]]] = {"restate_sdk": [], "official": []}
+    apps = {"restate_sdk": SDK_APP, "official": OFFICIAL_APP}
+    work_dir = Path(tempfile.mkdtemp(prefix="restate-bench-sdk-"))
+    try:
+        for index in range(rounds_count):
+            order = list(apps) if index % 2 == 0 else list(reversed(apps))
+            for label in order:
+                print(f"sdk round {index + 1}/{rounds_count}: {label}", file=sys.stderr)
+                endpoint = PyEndpoint(apps[label], None, None, work_dir=work_dir, name=label)
+                endpoint.start()
+                try:
+                    rounds[label].append(
+                        await _bench_server("ours", endpoint, work_dir, scale, env, only)
+                    )
+                finally:
+                    endpoint.stop()
+    finally:
+        shutil.rmtree(work_dir, ignore_errors=True)
+    return rounds
 
 
 def main() -> None:
@@ -330,6 +390,13 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="A/B rounds per server")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply request counts")
     parser.add_argument("--servers", default="ours,real", help="comma list of ours,real")
+    parser.add_argument(
+        "--sdk-table",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="also compare restate_sdk with the official Python SDK on our server",
+    )
+    parser.add_argument("--sdk-scale", type=float, default=0.2, help="request counts, SDK table")
     parser.add_argument("--only", default="", help="comma list of workload name parts")
     parser.add_argument("--no-sync", action="store_true", help="turn fsync off (not headline)")
     sys.exit(asyncio.run(main_async(parser.parse_args())))

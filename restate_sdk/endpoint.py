@@ -76,7 +76,10 @@ def app(
     return endpoint.app()
 
 
-async def _simple(send: Send, status: int, body: bytes, content_type: str = "text/plain") -> None:
+async def _simple(
+    receive: Receive, send: Send, status: int, body: bytes, content_type: str = "text/plain"
+) -> None:
+    """A whole response, ended only after the request ended (see ``_run_attempt``)."""
     await send(
         {
             "type": "http.response.start",
@@ -87,7 +90,15 @@ async def _simple(send: Send, status: int, body: bytes, content_type: str = "tex
             ],
         }
     )
+    await _drain(receive)
     await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+async def _drain(receive: Receive) -> None:
+    while True:
+        message = await receive()
+        if message["type"] != "http.request" or not message.get("more_body", False):
+            return
 
 
 class _Asgi:
@@ -103,32 +114,35 @@ class _Asgi:
         path: str = scope["path"]
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         if path.endswith("/health"):
-            await _simple(send, 200, b'{"status":"ok"}', "application/json")
+            await _simple(receive, send, 200, b'{"status":"ok"}', "application/json")
             return
         if path.endswith("/discover") or _INVOKE.search(path):
             problem = self.endpoint.identity.verify(headers, path)
             if problem is not None:
-                await _simple(send, 401, problem.encode())
+                await _simple(receive, send, 401, problem.encode())
                 return
         if path.endswith("/discover"):
-            await self._discover(scope, headers, send)
+            await self._discover(scope, headers, receive, send)
             return
         match = _INVOKE.search(path)
         if match is None:
-            await _simple(send, 404, b"not found")
+            await _simple(receive, send, 404, b"not found")
             return
         await self._invoke(match.group(1), match.group(2), headers, receive, send)
 
-    async def _discover(self, scope: Scope, headers: dict[str, str], send: Send) -> None:
+    async def _discover(
+        self, scope: Scope, headers: dict[str, str], receive: Receive, send: Send
+    ) -> None:
         mode = self.endpoint.protocol
         if mode is None:
             mode = "BIDI_STREAM" if scope.get("http_version") == "2" else "REQUEST_RESPONSE"
         manifest, needs_v4 = build_manifest(list(self.endpoint.services.values()), mode)
         version = negotiate_manifest_version(headers.get("accept"), needs_v4)
         if version is None:
-            await _simple(send, 415, b"unsupported endpoint manifest version")
+            await _simple(receive, send, 415, b"unsupported endpoint manifest version")
             return
         await _simple(
+            receive,
             send,
             200,
             encode_manifest(manifest),
@@ -146,11 +160,11 @@ class _Asgi:
         version_match = _CONTENT_TYPE.match(content_type)
         version = int(version_match.group(1)) if version_match else 0
         if not 5 <= version <= 7:
-            await _simple(send, 415, b"unsupported service protocol version")
+            await _simple(receive, send, 415, b"unsupported service protocol version")
             return
         info = self._handler(service, handler)
         if info is None:
-            await _simple(send, 404, f"unknown handler {service}/{handler}".encode())
+            await _simple(receive, send, 404, f"unknown handler {service}/{handler}".encode())
             return
         await send(
             {
@@ -181,7 +195,7 @@ async def _run_attempt(
                 if message["type"] == "http.disconnect":
                     break
                 body = message.get("body", b"")
-                if body:
+                if body and not done:
                     machine.feed(body)
                     if machine.ready:
                         ready.set()
@@ -194,7 +208,8 @@ async def _run_attempt(
         finally:
             machine.close_input()
             ready.set()
-            engine.on_input()
+            if not done:
+                engine.on_input()
 
     async def write() -> None:
         while not done:
@@ -204,8 +219,9 @@ async def _run_attempt(
             if data:
                 await send({"type": "http.response.body", "body": data, "more_body": True})
 
-    reader = asyncio.get_running_loop().create_task(read())
-    writer = asyncio.get_running_loop().create_task(write())
+    loop = asyncio.get_running_loop()
+    reader = loop.create_task(read())
+    writer = loop.create_task(write())
     try:
         await ready.wait()
         if not machine.ended:
@@ -217,9 +233,14 @@ async def _run_attempt(
         done = True
         wake_writer.set()
         await asyncio.gather(writer, return_exceptions=True)
-        reader.cancel()
-        await asyncio.gather(reader, return_exceptions=True)
-    await send({"type": "http.response.body", "body": machine.take_output(), "more_body": False})
+    tail = machine.take_output()
+    if tail:
+        await send({"type": "http.response.body", "body": tail, "more_body": True})
+    # Close our side only after the server closed its side: ASGI servers such as
+    # hypercorn forget the stream once the response ends, and a late frame from the
+    # server (its END_STREAM) would then break the whole HTTP/2 connection.
+    await asyncio.gather(reader, return_exceptions=True)
+    await send({"type": "http.response.body", "body": b"", "more_body": False})
 
 
 async def _lifespan(receive: Receive, send: Send) -> None:

@@ -87,6 +87,19 @@ async def test_counter_is_exclusive_per_key(ours: RestateServerProcess) -> None:
     assert (await acall(ingress, "/Counter/hot/get")).json() == 200
 
 
+async def test_concurrent_invocations_need_no_retries(ours: RestateServerProcess) -> None:
+    """Many streams on one HTTP/2 connection to the endpoint: none of them breaks it."""
+    ingress = ours.ingress_url
+    for _ in range(3):
+        results = await asyncio.gather(
+            *(acall(ingress, f"/Counter/c{i}/add", 1) for i in range(64)),
+            *(acall(ingress, "/Greeter/greet", f"n{i}") for i in range(64)),
+        )
+        assert all(r.status == 200 for r in results), [r.text() for r in results]
+    log = ours.log_path.read_text()
+    assert "attempt failed" not in log, ours.log_tail()
+
+
 async def test_shared_get_runs_while_an_exclusive_handler_holds_the_key(
     ours: RestateServerProcess,
 ) -> None:
