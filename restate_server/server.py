@@ -154,6 +154,7 @@ class Server:
             config.ingress.advertised_ingress_endpoint
             or f"http://127.0.0.1:{self.ingress_address[1]}/"
         )
+
         async def http_get(url: str, headers: list[tuple[str, str]], use_http_11: bool) -> Any:
             return await default_http_get(url, headers, use_http_11, h2_pool=transport.h2_pool)
 

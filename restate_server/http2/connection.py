@@ -57,9 +57,7 @@ _SETTING = struct.Struct(">HI")
 
 def frame(frame_type: int, flags: int, stream_id: int, payload: bytes = b"") -> bytes:
     length = len(payload)
-    return (
-        _FRAME_HEADER.pack(length >> 8, length & 0xFF, frame_type, flags, stream_id) + payload
-    )
+    return _FRAME_HEADER.pack(length >> 8, length & 0xFF, frame_type, flags, stream_id) + payload
 
 
 class _StreamState:

@@ -14,9 +14,7 @@ if TYPE_CHECKING:
     from restate_server.ingress.server import Ingress
 
 
-async def handle(
-    ingress: Ingress, request: Request, rest: list[str], method: str
-) -> Response:
+async def handle(ingress: Ingress, request: Request, rest: list[str], method: str) -> Response:
     if len(rest) != 2:
         raise IngressError(400, BAD_AWAKEABLE_PATH)
     raw_id, operation = rest

@@ -66,9 +66,7 @@ def error_response(
         ensure_ascii=False,
         separators=(",", ":"),
     ).encode()
-    return Response(
-        status=_http_status(status), body=body, headers=cors_headers(request, headers)
-    )
+    return Response(status=_http_status(status), body=body, headers=cors_headers(request, headers))
 
 
 def _http_status(code: int) -> int:

@@ -61,9 +61,7 @@ class Ingress:
             return await self._restate_route(request, segments[1:], method)
         return await self._invoke(request, segments, method, raw_path)
 
-    async def _restate_route(
-        self, request: Request, rest: list[str], method: str
-    ) -> Response:
+    async def _restate_route(self, request: Request, rest: list[str], method: str) -> Response:
         head = rest[0] if rest else ""
         if head == "health":
             if method != "GET":

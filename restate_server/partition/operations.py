@@ -39,9 +39,7 @@ class InvocationOperations:
     async def pause(self, invocation_id: str) -> InvocationOutcome:
         return await self._run(PauseInvocation(_raw(invocation_id)))
 
-    async def resume(
-        self, invocation_id: str, deployment: str | None = None
-    ) -> InvocationOutcome:
+    async def resume(self, invocation_id: str, deployment: str | None = None) -> InvocationOutcome:
         return await self._run(ResumeInvocation(_raw(invocation_id)))
 
     async def _run(self, command: Operation) -> InvocationOutcome:

@@ -239,9 +239,7 @@ def test_cancel_runs_the_compensation(ours: RestateServerProcess, endpoint: Endp
     assert status == 409  # already completed
 
 
-def test_cancel_propagates_to_child_calls(
-    ours: RestateServerProcess, endpoint: Endpoint
-) -> None:
+def test_cancel_propagates_to_child_calls(ours: RestateServerProcess, endpoint: Endpoint) -> None:
     resp = ours.call("/Canceller/parentOfLongSleep/send", "child1")
     parent_id = resp.json()["invocationId"]
     time.sleep(0.8)  # the child is sleeping, the parent waits for it

@@ -58,8 +58,7 @@ def test_greeter_and_errors(ours: RestateServerProcess) -> None:
     assert resp.status == 404
     assert resp.json() == {
         "code": 404,
-        "message": "service 'Nope' not found, make sure to register the service before "
-        "calling it.",
+        "message": "service 'Nope' not found, make sure to register the service before calling it.",
         "source": "ingress",
     }
     assert resp.headers["x-restate-error-source"] == "ingress"
