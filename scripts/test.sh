@@ -16,4 +16,5 @@ fi
 scripts/install-test-deps.sh
 
 .venv/bin/ruff check .
+.venv/bin/ruff format --check .
 exec .venv/bin/python -m pytest -q "$@"
