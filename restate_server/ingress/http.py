@@ -12,6 +12,7 @@ import asyncio
 import logging
 from collections import deque
 from collections.abc import Awaitable, Callable
+from functools import partial
 from http import HTTPStatus
 
 import httptools
@@ -75,7 +76,34 @@ class Response:
         return ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + self.body
 
 
-Handler = Callable[[Request], Awaitable[Response]]
+class Deferred:
+    """A response that a callback will deliver later (no task, no event-loop hop).
+
+    The hot path of the ingress (calls and sends) answers when the partition has
+    committed; the commit callback resolves this directly and the response is
+    written in the same turn of the event loop.
+    """
+
+    __slots__ = ("_callback", "response")
+
+    def __init__(self) -> None:
+        self.response: Response | None = None
+        self._callback: Callable[[Response], None] | None = None
+
+    def resolve(self, response: Response) -> None:
+        if self.response is not None:
+            return
+        self.response = response
+        callback, self._callback = self._callback, None
+        if callback is not None:
+            callback(response)
+
+    def then(self, callback: Callable[[Response], None]) -> None:
+        self._callback = callback
+
+
+# A handler answers at once, later through a Deferred, or as a coroutine.
+Handler = Callable[[Request], "Response | Deferred | Awaitable[Response]"]
 
 
 class _HttpProtocol(asyncio.Protocol):
@@ -145,31 +173,51 @@ class _HttpProtocol(asyncio.Protocol):
     # ---- handling, one request at a time per connection (answers stay in order)
 
     def _next(self) -> None:
-        if not self._queue or self._transport is None:
-            self._busy = False
+        queue = self._queue
+        while queue and self._transport is not None:
+            request, keep_alive = queue.popleft()
+            try:
+                result = self._handler(request)
+            except Exception:
+                log.exception("ingress handler failed")
+                result = _INTERNAL_ERROR
+            if isinstance(result, Deferred):
+                if result.response is None:
+                    self._busy = True
+                    result.then(partial(self._answered, keep_alive=keep_alive))
+                    return
+                result = result.response
+            if isinstance(result, Response):
+                self._write(result, keep_alive)
+                continue
+            self._busy = True
+            task = asyncio.ensure_future(result)
+            task.add_done_callback(partial(self._task_done, keep_alive=keep_alive))
             return
-        self._busy = True
-        request, keep_alive = self._queue.popleft()
-        task = asyncio.get_running_loop().create_task(self._handler(request))
-        task.add_done_callback(lambda t: self._done(t, keep_alive))
+        self._busy = False
 
-    def _done(self, task: asyncio.Task[Response], keep_alive: bool) -> None:
-        transport = self._transport
+    def _task_done(self, task: asyncio.Future[Response], keep_alive: bool) -> None:
         if task.cancelled():
             response = Response(503, b"")
         elif task.exception() is not None:
             log.error("ingress handler failed", exc_info=task.exception())
-            response = Response(500, b'{"code":500,"message":"internal error"}')
+            response = _INTERNAL_ERROR
         else:
             response = task.result()
+        self._answered(response, keep_alive)
+
+    def _answered(self, response: Response, keep_alive: bool) -> None:
+        self._write(response, keep_alive)
+        self._next()
+
+    def _write(self, response: Response, keep_alive: bool) -> None:
+        transport = self._transport
         if transport is None:
             return
         transport.write(response.encode(keep_alive))
         if not keep_alive:
             transport.close()
             self._transport = None
-            return
-        self._next()
 
     def _fail(self, status: int, message: str) -> None:
         if self._transport is not None:
@@ -181,6 +229,9 @@ class _HttpProtocol(asyncio.Protocol):
 
 class _BodyTooLarge(Exception):
     pass
+
+
+_INTERNAL_ERROR = Response(500, b'{"code":500,"message":"internal error"}')
 
 
 async def serve(handler: Handler, host: str, port: int) -> asyncio.AbstractServer:

@@ -11,19 +11,20 @@ import asyncio
 import json
 import logging
 import time
+from collections.abc import Awaitable, Coroutine
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from restate_server.durations import DurationError, parse_duration
 from restate_server.ingress import attach, awakeables
 from restate_server.ingress.errors import IngressError, cors_headers, error_response
-from restate_server.ingress.http import Request, Response, serve
+from restate_server.ingress.http import Deferred, Request, Response, serve
 from restate_server.ingress.paths import parse_handler_path, split_path
 from restate_server.ingress.responses import reply_response, send_ack_response
 from restate_server.partition.actions import IngressReply, IngressSendAck
 from restate_server.partition.commands import InvocationRequest, Invoke
 from restate_server.partition.router import Partitions
-from restate_server.partition.waiters import Waiters
+from restate_server.partition.waiters import Answer, Waiters
 from restate_server.protocol import ids
 from restate_server.storage.records import IngressSink, Target
 
@@ -42,15 +43,15 @@ class Ingress:
 
     # ---- entry point
 
-    async def handle(self, request: Request) -> Response:
+    def handle(self, request: Request) -> Response | Deferred | Awaitable[Response]:
+        """Calls and sends are answered by a commit callback (no task per request);
+        the rarer routes that wait on several things run as coroutines."""
         try:
-            return await self._route(request)
+            return self._route(request)
         except IngressError as error:
-            return error_response(
-                request, error.status, error.message, "ingress", invocation_id=error.invocation_id
-            )
+            return _error(request, error)
 
-    async def _route(self, request: Request) -> Response:
+    def _route(self, request: Request) -> Response | Deferred | Awaitable[Response]:
         raw_path = request.raw_path
         path = raw_path.split("?", 1)[0]
         method = request.method
@@ -58,10 +59,12 @@ class Ingress:
             return _preflight(request)
         segments = split_path(path)
         if segments[0] == "restate":
-            return await self._restate_route(request, segments[1:], method)
-        return await self._invoke(request, segments, method, raw_path)
+            return self._restate_route(request, segments[1:], method)
+        return self._invoke(request, segments, method, raw_path)
 
-    async def _restate_route(self, request: Request, rest: list[str], method: str) -> Response:
+    def _restate_route(
+        self, request: Request, rest: list[str], method: str
+    ) -> Response | Deferred | Awaitable[Response]:
         head = rest[0] if rest else ""
         if head == "health":
             if method != "GET":
@@ -74,20 +77,20 @@ class Ingress:
             segments = [unquote(s) if i == 0 else s for i, s in enumerate(rest[1:])]
             if head == "send":
                 segments = [*segments, "send"]
-            return await self._invoke(request, segments, method, request.raw_path)
+            return self._invoke(request, segments, method, request.raw_path)
         if head in ("invocation", "workflow", "attach", "output", "lookup"):
-            return await attach.handle(self, request, head, rest[1:], method)
+            return _guarded(request, attach.handle(self, request, head, rest[1:], method))
         if head in ("awakeables", "a"):
-            return await awakeables.handle(self, request, rest[1:], method)
+            return _guarded(request, awakeables.handle(self, request, rest[1:], method))
         if head == "scope":
             raise IngressError(400, "scoped invocations require vqueues to be enabled")
         raise IngressError(404, "not found")
 
     # ---- calls and sends
 
-    async def _invoke(
+    def _invoke(
         self, request: Request, segments: list[str], method: str, raw_path: str
-    ) -> Response:
+    ) -> Deferred:
         registry = self.registry
         service_name = unquote(segments[0])
         service = registry.get_service(service_name)
@@ -123,7 +126,7 @@ class Ingress:
                 "cannot use the idempotency key with workflow handlers. The handler invocation "
                 "will already be idempotent by the workflow key itself.",
             )
-        body = await request.read()
+        body = request.body
         problem = info.validate_input(request.headers.get("content-type"), body)
         if problem is not None:
             raise IngressError(400, f"input validation error: {problem}")
@@ -166,7 +169,18 @@ class Ingress:
             for name, value in request.raw_headers
             if name.decode("latin-1").lower() not in _DROPPED_HEADERS
         )
-        request_id, future = self.waiters.register()
+        deferred = Deferred()
+        output_content_type = info.output_content_type
+        set_if_empty = info.output_set_content_type_if_empty
+
+        def answered(answer: Answer) -> None:
+            if isinstance(answer, IngressSendAck):
+                deferred.resolve(send_ack_response(request, answer))
+            else:
+                assert isinstance(answer, IngressReply)
+                deferred.resolve(reply_response(request, answer, output_content_type, set_if_empty))
+
+        request_id = self.waiters.register_callback(answered)
         invocation = InvocationRequest(
             invocation_id=raw_id,
             target=target,
@@ -181,18 +195,7 @@ class Ingress:
             fresh=fresh,
         )
         self.partitions.for_invocation(raw_id).submit(Invoke(invocation))
-        try:
-            answer = await future
-        except asyncio.CancelledError:
-            # The client went away; the invocation goes on and stays attachable.
-            self.waiters.forget(request_id)
-            raise
-        if isinstance(answer, IngressSendAck):
-            return send_ack_response(request, answer)
-        assert isinstance(answer, IngressReply)
-        return reply_response(
-            request, answer, info.output_content_type, info.output_set_content_type_if_empty
-        )
+        return deferred
 
     def _delay(self, query: str, send: bool) -> int | None:
         if not query:
@@ -228,3 +231,16 @@ def _preflight(request: Request) -> Response:
 
 async def start_ingress(ingress: Ingress, host: str, port: int) -> asyncio.AbstractServer:
     return await serve(ingress.handle, host, port)
+
+
+def _error(request: Request, error: IngressError) -> Response:
+    return error_response(
+        request, error.status, error.message, "ingress", invocation_id=error.invocation_id
+    )
+
+
+async def _guarded(request: Request, route: Coroutine[Any, Any, Response]) -> Response:
+    try:
+        return await route
+    except IngressError as error:
+        return _error(request, error)
