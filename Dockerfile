@@ -9,7 +9,6 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY restate_server ./restate_server
 COPY restate_sdk ./restate_sdk
-COPY cli ./cli
 RUN pip install --no-cache-dir .
 
 VOLUME ["/restate-data"]

@@ -2,7 +2,8 @@
 
 Serve them (HTTP/2 cleartext) and register them with a running server:
 
-    .venv/bin/python -m hypercorn examples.services:app --bind 127.0.0.1:9080
+    .venv/bin/python -m hypercorn --config examples/hypercorn.toml examples.services:app \\
+        --bind 127.0.0.1:9080
     curl -X POST localhost:9070/deployments -H 'content-type: application/json' \\
          -d '{"uri": "http://127.0.0.1:9080"}'
     curl localhost:8080/Greeter/greet -H 'content-type: application/json' -d '"World"'

@@ -15,7 +15,7 @@ import struct
 
 import hpack
 
-from restate_server.http2.errors import H2ConnectionError, H2StreamReset
+from restate_server.http2.errors import H2ConnectionError, H2StreamRefused, H2StreamReset
 from restate_server.http2.hpack_encode import encode_header
 from restate_server.http2.stream import H2Stream, Headers
 
@@ -40,6 +40,7 @@ SETTINGS_MAX_FRAME_SIZE = 0x5
 
 ERROR_NO_ERROR = 0x0
 ERROR_PROTOCOL = 0x1
+ERROR_REFUSED_STREAM = 0x7
 ERROR_CANCEL = 0x8
 
 # what we announce, as the real server does
@@ -166,7 +167,11 @@ class H2ClientConnection(asyncio.Protocol):
             code = _U32.unpack(payload[:4])[0] if len(payload) >= 4 else 0
             stream = self._forget(stream_id)
             if stream is not None:
-                stream.fail(H2StreamReset(f"stream reset by {self.authority} (error {code})", code))
+                message = f"stream reset by {self.authority} (error {code})"
+                if code == ERROR_REFUSED_STREAM:
+                    stream.fail(H2StreamRefused(message))
+                else:
+                    stream.fail(H2StreamReset(message, code))
         elif frame_type == PING:
             if flags & FLAG_ACK:
                 if self._ping_deadline is not None:
@@ -299,7 +304,7 @@ class H2ClientConnection(asyncio.Protocol):
         self.accepting = False
         last = _U32.unpack(payload[:4])[0] & 0x7FFFFFFF if len(payload) >= 4 else 0
         code = _U32.unpack(payload[4:8])[0] if len(payload) >= 8 else 0
-        error = H2ConnectionError(f"{self.authority} closed the connection (GOAWAY {code})")
+        error = H2StreamRefused(f"{self.authority} closed the connection (GOAWAY {code})")
         for stream_id in [s for s in self._streams if s > last]:
             stream = self._forget(stream_id)
             if stream is not None:

@@ -21,3 +21,8 @@ class H2StreamReset(H2Error):
 
 class H2ConnectTimeout(H2ConnectionError):
     pass
+
+
+class H2StreamRefused(H2Error):
+    """The peer did not process the stream (GOAWAY below its id, or REFUSED_STREAM):
+    the request may be sent again, at once, on another connection (RFC 9113, 8.7)."""

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
+from restate_server.http2.errors import H2StreamRefused
 from restate_server.invoker.errors import AttemptAborted, AttemptError
 from restate_server.invoker.journal_reader import read_attempt_input
 from restate_server.invoker.transport import AttemptStream
@@ -240,7 +241,10 @@ class Attempt:
             return self._partition_failure
         if self._timed_out:
             return AttemptError(self._timed_out)
-        return AttemptError(f"error when talking to the deployment: {exc or type(exc).__name__}")
+        message = f"error when talking to the deployment: {exc or type(exc).__name__}"
+        if isinstance(exc, H2StreamRefused):
+            return AttemptError(message, reached_sdk=False, refused=True)
+        return AttemptError(message)
 
     def _check_head(self, status: int, headers: list[tuple[str, str]], content_type: str) -> None:
         header_map = dict(headers)

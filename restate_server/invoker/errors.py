@@ -18,6 +18,7 @@ class AttemptError(Exception):
         related_command_type: int | None = None,
         stacktrace: str | None = None,
         behavior: int = 0,
+        refused: bool = False,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -31,6 +32,8 @@ class AttemptError(Exception):
         self.stacktrace = stacktrace
         # V7 ErrorMessage.behavior: 0 retry, 1 pause now, 2 fail the invocation now
         self.behavior = behavior
+        # the deployment never processed the request (HTTP/2 refused stream): resend at once
+        self.refused = refused
 
 
 class AttemptAborted(Exception):

@@ -28,6 +28,9 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+# refused streams resent at once before they count as failed attempts
+MAX_IMMEDIATE_RESENDS = 3
+
 
 class InvocationTask:
     def __init__(self, invoker: Invoker, action: InvokeAttempt, processor: PartitionProcessor):
@@ -123,6 +126,7 @@ class InvocationTask:
 
     async def _run(self) -> None:
         retries_since_progress = 0
+        refused_in_row = 0
         try:
             while not self._aborted:
                 attempt = Attempt(self, retries_since_progress)
@@ -146,6 +150,14 @@ class InvocationTask:
                 attempt.abort_stream_quietly()
                 # Retries must replay everything the failed attempt already sent.
                 await attempt.durable_barrier()
+                if failure.refused and not attempt.journaled_commands:
+                    # e.g. the endpoint's GOAWAY after its per-connection request limit:
+                    # nothing ran, so this is no failed attempt; send it again now.
+                    refused_in_row += 1
+                    if refused_in_row <= MAX_IMMEDIATE_RESENDS:
+                        log.debug("invocation %s refused, resending", self.invocation_id_str)
+                        continue
+                refused_in_row = 0
                 if attempt.journaled_commands:
                     retries_since_progress = 0
                     self.retry_count = 0

@@ -22,6 +22,7 @@ from tests.support.ports import LOOPBACK, free_port
 from tests.support.procs import ManagedProcess
 
 START_TIMEOUT = 15.0
+HYPERCORN_CONFIG = Path(__file__).resolve().parents[2] / "examples" / "hypercorn.toml"
 
 
 class _SdkEndpoint:
@@ -195,6 +196,9 @@ class PyEndpoint(_SdkEndpoint):
             # Open bidi streams would otherwise hold a SIGTERM for hypercorn's default 60 s.
             "--graceful-timeout",
             "1",
+            # what the README tells users: no per-connection request or stream limits
+            "--config",
+            str(HYPERCORN_CONFIG),
             f"{self.module_path.stem}:{app_name}",
         ]
         self.process = ManagedProcess(
