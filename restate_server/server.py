@@ -7,8 +7,7 @@ import logging
 import os
 from typing import Any
 
-from aiohttp import web
-
+from restate_server.http_server import serve
 from restate_server.ingress.server import Ingress, start_ingress
 from restate_server.invoker.invoker import Invoker
 from restate_server.invoker.retry import RetryPolicy
@@ -66,7 +65,7 @@ class Server:
         self.waiters = Waiters()
         self.cleaner: Cleaner | None = None
         self._ingress_server: asyncio.AbstractServer | None = None
-        self._admin_runner: web.AppRunner | None = None
+        self._admin_server: asyncio.AbstractServer | None = None
         self.ingress_address: tuple[str, int] | None = None
         self.admin_address: tuple[str, int] | None = None
 
@@ -168,15 +167,9 @@ class Server:
             invocations=InvocationOperations(partitions, waiters),
             cluster_name=config.cluster_name,
         )
-        app = create_admin_app(admin_state)
-        self._admin_runner = web.AppRunner(app, access_log=None)
-        await self._admin_runner.setup()
         host, port = _split_address(config.admin.bind_address)
-        site = web.TCPSite(self._admin_runner, host, port, reuse_address=True)
-        await site.start()
-        server = site._server
-        assert server is not None
-        self.admin_address = server.sockets[0].getsockname()[:2]  # type: ignore[union-attr]
+        self._admin_server = await serve(create_admin_app(admin_state), host, port)
+        self.admin_address = self._admin_server.sockets[0].getsockname()[:2]
         log.info(
             "restate-server ready: ingress on %s:%s, admin on %s:%s, %d partitions, data in %s",
             *self.ingress_address,
@@ -197,8 +190,8 @@ class Server:
     async def stop(self) -> None:
         if self._ingress_server is not None:
             self._ingress_server.close()
-        if self._admin_runner is not None:
-            await self._admin_runner.cleanup()
+        if self._admin_server is not None:
+            self._admin_server.close()
         if self.cleaner is not None:
             await self.cleaner.stop()
         if self.invoker is not None:

@@ -1,8 +1,8 @@
 """The admin API application (port 9070).
 
-``create_admin_app(state)`` returns an aiohttp application whose single catch-all
-route hands every request to our router (``routing.py``), which reproduces the real
-server's version prefixes, 404/405 behaviour and error shapes.
+``create_admin_app(state)`` returns the request handler for our HTTP server
+(``http_server.py``): every request goes to our router (``routing.py``), which
+reproduces the real server's version prefixes, 404/405 behaviour and error shapes.
 """
 
 from __future__ import annotations
@@ -12,12 +12,11 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiohttp import web
-
 from restate_server.admin import deployments, health, invocations, openapi, services, subscriptions
 from restate_server.admin.errors import ApiError
 from restate_server.admin.invocations import InvocationAdmin
 from restate_server.admin.routing import ApiVersion, Call, Router
+from restate_server.http_server import Request, Response
 from restate_server.schema.discovery import DiscoveryResult
 from restate_server.schema.registry import SchemaRegistry
 
@@ -40,7 +39,7 @@ DEFAULT_FEATURES: dict[str, bool] = {
 # discover(uri, *, use_http_11, additional_headers) -> DiscoveryResult
 Discover = Callable[..., Awaitable[DiscoveryResult]]
 # POST /query is served by the SQL layer: (request, api version) -> response
-QueryHandler = Callable[[web.Request, ApiVersion], Awaitable[web.StreamResponse]]
+QueryHandler = Callable[[Request, ApiVersion], Awaitable[Response]]
 
 
 @dataclass
@@ -60,10 +59,7 @@ class AdminState:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
-ADMIN_STATE = web.AppKey("admin_state", AdminState)
-
-
-async def _query(call: Call) -> web.StreamResponse:
+async def _query(call: Call) -> Response:
     handler = call.state.query
     if handler is None:
         raise ApiError(501, "SQL queries are not available on this server")
@@ -82,9 +78,5 @@ def build_router(state: AdminState) -> Router:
     return router
 
 
-def create_admin_app(state: AdminState) -> web.Application:
-    router = build_router(state)
-    app = web.Application(client_max_size=16 * 1024 * 1024)
-    app.router.add_route("*", "/{tail:.*}", router.dispatch)
-    app[ADMIN_STATE] = state
-    return app
+def create_admin_app(state: AdminState) -> Callable[[Request], Awaitable[Response]]:
+    return build_router(state).dispatch

@@ -7,7 +7,6 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import msgspec
-from aiohttp import web
 
 from restate_server.admin.errors import (
     ApiError,
@@ -21,6 +20,7 @@ from restate_server.admin.errors import (
 from restate_server.admin.extract import path_error, query_bool, read_json, shape_error
 from restate_server.admin.render import deployment_detail, deployment_summary, register_response
 from restate_server.admin.routing import ApiVersion, Call, Router
+from restate_server.http_server import Response
 from restate_server.schema.discovery import DiscoveryResult, normalize_uri
 from restate_server.schema.errors import DiscoveryError, SchemaError
 from restate_server.schema.ids import IdError, check_deployment_id
@@ -133,7 +133,7 @@ async def _register(
         raise schema_error(exc) from None
 
 
-async def create_deployment(call: Call) -> web.StreamResponse:
+async def create_deployment(call: Call) -> Response:
     body = await read_json(call.request)
     if isinstance(body, dict) and "uri" not in body and isinstance(body.get("arn"), str):
         raise invalid_field("arn", "Lambda deployments are not supported by this server")
@@ -165,14 +165,14 @@ async def create_deployment(call: Call) -> web.StreamResponse:
     )
 
 
-async def list_deployments(call: Call) -> web.StreamResponse:
+async def list_deployments(call: Call) -> Response:
     registry = call.state.registry
     return json_response(
         {"deployments": [deployment_summary(d) for d in registry.list_deployments()]}
     )
 
 
-async def get_deployment(call: Call) -> web.StreamResponse:
+async def get_deployment(call: Call) -> Response:
     deployment_id = _deployment_id(call)
     registry = call.state.registry
     deployment = registry.get_deployment(deployment_id)
@@ -183,7 +183,7 @@ async def get_deployment(call: Call) -> web.StreamResponse:
     )
 
 
-async def delete_deployment(call: Call) -> web.StreamResponse:
+async def delete_deployment(call: Call) -> Response:
     deployment_id = _deployment_id(call)
     if query_bool(call.request, "force") is not True:
         # graceful removal (drain first) is not implemented by the real server either
@@ -195,7 +195,7 @@ async def delete_deployment(call: Call) -> web.StreamResponse:
     return empty_response(202)
 
 
-async def update_deployment(call: Call) -> web.StreamResponse:
+async def update_deployment(call: Call) -> Response:
     if call.request.method == "PUT" and call.version != ApiVersion.V2:
         raise ApiError(405, "PUT deployment is deprecated, use PATCH instead")
     deployment_id = _deployment_id(call)

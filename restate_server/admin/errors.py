@@ -14,8 +14,8 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from aiohttp import web
 
+from restate_server.http_server import Response
 from restate_server.schema.errors import DiscoveryError, SchemaError
 
 _JSON = "application/json"
@@ -31,7 +31,7 @@ class ApiError(Exception):
         self.message = message
         self.code = code
 
-    def response(self) -> web.Response:
+    def response(self) -> Response:
         return json_response({"message": self.message, "restate_code": self.code}, self.status)
 
 
@@ -43,8 +43,8 @@ class ExtractionError(Exception):
         self.status = status
         self.text = text
 
-    def response(self) -> web.Response:
-        return web.Response(
+    def response(self) -> Response:
+        return Response(
             status=self.status, body=self.text.encode(), headers={"content-type": _TEXT}
         )
 
@@ -57,20 +57,18 @@ class EmptyError(Exception):
         self.status = status
         self.headers = headers or {}
 
-    def response(self) -> web.Response:
+    def response(self) -> Response:
         return empty_response(self.status, self.headers)
 
 
-def json_response(
-    body: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> web.Response:
+def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     all_headers = {"content-type": _JSON}
     all_headers.update(headers or {})
-    return web.Response(status=status, body=msgspec.json.encode(body), headers=all_headers)
+    return Response(status=status, body=msgspec.json.encode(body), headers=all_headers)
 
 
-def empty_response(status: int, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(status=status, headers=headers)
+def empty_response(status: int, headers: dict[str, str] | None = None) -> Response:
+    return Response(status=status, headers=headers)
 
 
 def schema_error(error: SchemaError | DiscoveryError) -> ApiError:

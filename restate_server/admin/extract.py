@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import msgspec
-from aiohttp import web
 
 from restate_server.admin.errors import ExtractionError
 from restate_server.durations import DurationError, parse_duration
+from restate_server.http_server import Request
 
 
 def _is_json(content_type: str | None) -> bool:
@@ -19,7 +19,7 @@ def _is_json(content_type: str | None) -> bool:
     return main == "application" and (sub == "json" or sub.endswith("+json"))
 
 
-async def read_json(request: web.Request) -> Any:
+async def read_json(request: Request) -> Any:
     """The decoded JSON body: 415 without a JSON content type, 400 when it is not JSON."""
     if not _is_json(request.headers.get("content-type")):
         raise ExtractionError(415, "Expected request with `Content-Type: application/json`")
@@ -48,7 +48,7 @@ def path_error(name: str, value: str, reason: str) -> ExtractionError:
     )
 
 
-def query_bool(request: web.Request, name: str) -> bool | None:
+def query_bool(request: Request, name: str) -> bool | None:
     value = request.query.get(name)
     if value is None:
         return None

@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from aiohttp import web
-
 from restate_server.admin.errors import empty_response, json_response
 from restate_server.admin.routing import MAX_API_VERSION, MIN_API_VERSION, Call, Router
+from restate_server.http_server import Response
 
 
-async def health(call: Call) -> web.StreamResponse:
+async def health(call: Call) -> Response:
     return empty_response(200)
 
 
-async def version(call: Call) -> web.StreamResponse:
+async def version(call: Call) -> Response:
     state = call.state
     return json_response(
         {
@@ -25,7 +24,7 @@ async def version(call: Call) -> web.StreamResponse:
     )
 
 
-async def cluster_health(call: Call) -> web.StreamResponse:
+async def cluster_health(call: Call) -> Response:
     return json_response(
         {
             "cluster_name": call.state.cluster_name,
@@ -34,7 +33,7 @@ async def cluster_health(call: Call) -> web.StreamResponse:
     )
 
 
-async def root(call: Call) -> web.StreamResponse:
+async def root(call: Call) -> Response:
     # the real server redirects to its web UI, which we do not serve
     return empty_response(308, {"location": "/ui/"})
 

@@ -10,10 +10,9 @@ from __future__ import annotations
 import enum
 from typing import Protocol
 
-from aiohttp import web
-
 from restate_server.admin.errors import ApiError, empty_response, invalid_field, json_response
 from restate_server.admin.routing import Call, Router
+from restate_server.http_server import Response
 from restate_server.schema.ids import IdError, check_invocation_id
 
 
@@ -103,7 +102,7 @@ def _handle(call: Call, method: str) -> object:
     return getattr(handle, method)
 
 
-def _reply(outcome: InvocationOutcome, invocation_id: str, operation: str) -> web.StreamResponse:
+def _reply(outcome: InvocationOutcome, invocation_id: str, operation: str) -> Response:
     if outcome is InvocationOutcome.DONE:
         return empty_response(200)
     if outcome is InvocationOutcome.ACCEPTED:
@@ -112,7 +111,7 @@ def _reply(outcome: InvocationOutcome, invocation_id: str, operation: str) -> we
 
 
 def _simple(operation: str, method: str):  # type: ignore[no-untyped-def]
-    async def route(call: Call) -> web.StreamResponse:
+    async def route(call: Call) -> Response:
         invocation_id = _invocation_id(call)
         action = _handle(call, method)
         outcome = await action(invocation_id)  # type: ignore[operator]
@@ -121,7 +120,7 @@ def _simple(operation: str, method: str):  # type: ignore[no-untyped-def]
     return route
 
 
-async def resume(call: Call) -> web.StreamResponse:
+async def resume(call: Call) -> Response:
     invocation_id = _invocation_id(call)
     action = _handle(call, "resume")
     deployment = call.request.query.get("deployment")
@@ -129,7 +128,7 @@ async def resume(call: Call) -> web.StreamResponse:
     return _reply(outcome, invocation_id, "resume")
 
 
-async def restart_as_new(call: Call) -> web.StreamResponse:
+async def restart_as_new(call: Call) -> Response:
     invocation_id = _invocation_id(call)
     action = _handle(call, "restart_as_new")
     outcome, new_id = await action(invocation_id)  # type: ignore[operator]
@@ -138,7 +137,7 @@ async def restart_as_new(call: Call) -> web.StreamResponse:
     raise _message(outcome, invocation_id, "restart-as-new")
 
 
-async def delete_invocation(call: Call) -> web.StreamResponse:
+async def delete_invocation(call: Call) -> Response:
     """The deprecated form: ``DELETE /invocations/{id}?mode=Cancel|Kill|Purge`` answers 202."""
     invocation_id = _invocation_id(call)
     mode = call.request.query.get("mode", "Cancel").lower()

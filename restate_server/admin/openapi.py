@@ -10,9 +10,9 @@ from functools import cache
 from pathlib import Path
 
 import msgspec
-from aiohttp import web
 
 from restate_server.admin.routing import Call, Router
+from restate_server.http_server import Response
 
 _DOCUMENT = Path(__file__).with_name("openapi.json")
 
@@ -22,8 +22,8 @@ def admin_openapi_document() -> bytes:
     return msgspec.json.encode(msgspec.json.decode(_DOCUMENT.read_bytes()))
 
 
-async def get_openapi(call: Call) -> web.StreamResponse:
-    return web.Response(body=admin_openapi_document(), headers={"content-type": "application/json"})
+async def get_openapi(call: Call) -> Response:
+    return Response(body=admin_openapi_document(), headers={"content-type": "application/json"})
 
 
 def add_routes(router: Router) -> None:

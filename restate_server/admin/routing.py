@@ -16,14 +16,13 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote
 
-from aiohttp import web
-
 from restate_server.admin.errors import (
     ApiError,
     EmptyError,
     ExtractionError,
     empty_response,
 )
+from restate_server.http_server import Request, Response
 
 log = logging.getLogger(__name__)
 
@@ -45,13 +44,13 @@ _VERSION_PREFIX = re.compile(r"^/v(\d+)(/.*)?$")
 class Call:
     """What a route handler gets: the request, the API version and the path parameters."""
 
-    request: web.Request
+    request: Request
     version: ApiVersion
     params: dict[str, str]
     state: Any
 
 
-Handler = Callable[[Call], Awaitable[web.StreamResponse]]
+Handler = Callable[[Call], Awaitable[Response]]
 
 
 @dataclass
@@ -98,19 +97,17 @@ class Router:
         route.handlers[method] = handler
         route.order.append(method)
 
-    async def dispatch(self, request: web.Request) -> web.StreamResponse:
+    async def dispatch(self, request: Request) -> Response:
         try:
             return await self._dispatch(request)
         except (ApiError, ExtractionError, EmptyError) as exc:
             return exc.response()
-        except web.HTTPException:
-            raise
         except Exception as exc:
             log.exception("admin API request failed: %s %s", request.method, request.path)
             return ApiError(500, f"Internal server error: {exc}").response()
 
-    async def _dispatch(self, request: web.Request) -> web.StreamResponse:
-        path = request.rel_url.raw_path
+    async def _dispatch(self, request: Request) -> Response:
+        path = request.raw_path.split("?", 1)[0]
         version = ApiVersion.UNKNOWN
         prefixed = _VERSION_PREFIX.match(path)
         if prefixed is not None:

@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from aiohttp import web
-
 from restate_server.admin.errors import (
     ApiError,
     empty_response,
@@ -23,6 +21,7 @@ from restate_server.admin.extract import (
 from restate_server.admin.render import handler_metadata, service_metadata
 from restate_server.admin.routing import Call, Router
 from restate_server.admin.service_openapi import service_openapi
+from restate_server.http_server import Response
 from restate_server.schema.errors import SchemaError
 from restate_server.schema.model import ServiceSchema
 from restate_server.schema.registry import ServicePatch
@@ -36,14 +35,14 @@ def _service(call: Call) -> ServiceSchema:
     return service
 
 
-async def list_services(call: Call) -> web.StreamResponse:
+async def list_services(call: Call) -> Response:
     registry = call.state.registry
     return json_response(
         {"services": [service_metadata(registry, s) for s in registry.list_services()]}
     )
 
 
-async def get_service(call: Call) -> web.StreamResponse:
+async def get_service(call: Call) -> Response:
     return json_response(service_metadata(call.state.registry, _service(call)))
 
 
@@ -64,7 +63,7 @@ def _parse_patch(body: Any) -> ServicePatch:
     )
 
 
-async def modify_service(call: Call) -> web.StreamResponse:
+async def modify_service(call: Call) -> Response:
     patch = _parse_patch(await read_json(call.request))
     registry = call.state.registry
     if patch.is_empty():
@@ -76,7 +75,7 @@ async def modify_service(call: Call) -> web.StreamResponse:
     return json_response(service_metadata(registry, service))
 
 
-async def list_handlers(call: Call) -> web.StreamResponse:
+async def list_handlers(call: Call) -> Response:
     service = _service(call)
     deployment = call.state.registry.get_deployment(service.deployment_id)
     request_response = deployment is not None and deployment.protocol_type == "RequestResponse"
@@ -89,7 +88,7 @@ async def list_handlers(call: Call) -> web.StreamResponse:
     )
 
 
-async def get_handler(call: Call) -> web.StreamResponse:
+async def get_handler(call: Call) -> Response:
     service = _service(call)
     name = call.params["handler"]
     handler = service.handlers.get(name)
@@ -102,7 +101,7 @@ async def get_handler(call: Call) -> web.StreamResponse:
     return json_response(handler_metadata(handler, service, request_response))
 
 
-async def get_service_openapi(call: Call) -> web.StreamResponse:
+async def get_service_openapi(call: Call) -> Response:
     service = _service(call)
     return json_response(service_openapi(service, call.state.ingress_endpoint))
 
@@ -115,7 +114,7 @@ def _state_value(key: str, value: Any) -> bytes:
     raise shape_error(f"new_state: invalid type: {describe_value(value)}, expected a byte array")
 
 
-async def modify_service_state(call: Call) -> web.StreamResponse:
+async def modify_service_state(call: Call) -> Response:
     body = await read_json(call.request)
     if not isinstance(body, dict):
         raise shape_error(

@@ -5,19 +5,18 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
-from aiohttp import web
-
 from restate_server.admin.errors import ApiError, invalid_field, json_response, not_found
 from restate_server.admin.extract import read_json, shape_error
 from restate_server.admin.routing import Call, Router
+from restate_server.http_server import Response
 from restate_server.schema.ids import IdError, check_subscription_id
 
 
-async def list_subscriptions(call: Call) -> web.StreamResponse:
+async def list_subscriptions(call: Call) -> Response:
     return json_response({"subscriptions": []})
 
 
-async def create_subscription(call: Call) -> web.StreamResponse:
+async def create_subscription(call: Call) -> Response:
     body = await read_json(call.request)
     if not isinstance(body, dict):
         raise shape_error("invalid type: expected struct CreateSubscriptionRequest")
@@ -44,31 +43,31 @@ def _subscription_id(call: Call) -> str:
     return value
 
 
-async def get_subscription(call: Call) -> web.StreamResponse:
+async def get_subscription(call: Call) -> Response:
     raise not_found("subscription", _subscription_id(call))
 
 
-async def delete_subscription(call: Call) -> web.StreamResponse:
+async def delete_subscription(call: Call) -> Response:
     subscription_id = _subscription_id(call)
     raise ApiError(
         404, f"not found in the schema registry: subscription with id '{subscription_id}'"
     )
 
 
-async def list_kafka_clusters(call: Call) -> web.StreamResponse:
+async def list_kafka_clusters(call: Call) -> Response:
     return json_response({"clusters": []})
 
 
-async def create_kafka_cluster(call: Call) -> web.StreamResponse:
+async def create_kafka_cluster(call: Call) -> Response:
     await read_json(call.request)
     raise ApiError(400, "Kafka clusters are not supported by this server")
 
 
-async def get_kafka_cluster(call: Call) -> web.StreamResponse:
+async def get_kafka_cluster(call: Call) -> Response:
     raise not_found("Kafka cluster", call.params["cluster_name"])
 
 
-async def delete_kafka_cluster(call: Call) -> web.StreamResponse:
+async def delete_kafka_cluster(call: Call) -> Response:
     name = call.params["cluster_name"]
     raise ApiError(404, f"not found in the schema registry: kafka cluster named '{name}'")
 

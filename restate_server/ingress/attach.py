@@ -14,6 +14,7 @@ from urllib.parse import unquote
 
 import msgspec
 
+from restate_server.http_server import Request, Response
 from restate_server.ingress.errors import (
     BAD_INVOCATION_PATH,
     BAD_WORKFLOW_PATH,
@@ -21,7 +22,6 @@ from restate_server.ingress.errors import (
     cors_headers,
     error_response,
 )
-from restate_server.ingress.http import Request, Response
 from restate_server.ingress.paths import decode_segment
 from restate_server.ingress.responses import reply_response
 from restate_server.partition.actions import IngressReply

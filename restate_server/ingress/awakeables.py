@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from restate_server.http_server import Request, Response
 from restate_server.ingress.errors import BAD_AWAKEABLE_PATH, IngressError, cors_headers
-from restate_server.ingress.http import Request, Response
 from restate_server.partition.commands import ResolveAwakeable
 from restate_server.protocol.ids import parse_awakeable_id
 from restate_server.storage.records import Failure

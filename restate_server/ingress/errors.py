@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from restate_server.ingress.http import Request, Response
+from restate_server.http_server import Request, Response
 
 CORS_VARY = "origin, access-control-request-method, access-control-request-headers"
 

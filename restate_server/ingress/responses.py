@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from restate_server.http_server import Request, Response
 from restate_server.ingress.errors import cors_headers, error_response
-from restate_server.ingress.http import Request, Response
 from restate_server.ingress.timefmt import rfc3339_millis_offset, rfc3339_nanos
 from restate_server.partition.actions import IngressReply, IngressSendAck
 from restate_server.protocol.ids import invocation_id_str

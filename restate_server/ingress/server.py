@@ -16,9 +16,9 @@ from typing import Any
 from urllib.parse import parse_qs, unquote
 
 from restate_server.durations import DurationError, parse_duration
+from restate_server.http_server import Deferred, Request, Response, serve
 from restate_server.ingress import attach, awakeables
 from restate_server.ingress.errors import IngressError, cors_headers, error_response
-from restate_server.ingress.http import Deferred, Request, Response, serve
 from restate_server.ingress.paths import parse_handler_path, split_path
 from restate_server.ingress.responses import reply_response, send_ack_response
 from restate_server.partition.actions import IngressReply, IngressSendAck

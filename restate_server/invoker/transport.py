@@ -8,13 +8,14 @@ chunks (b"" at the end), ``reset`` to abort.
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
-
-import aiohttp
 
 from restate_server.http2 import H2Pool
 from restate_server.invoker.errors import AttemptError
+
+if TYPE_CHECKING:
+    import aiohttp  # imported on first HTTP/1.1 use: it costs a quarter second at startup
 
 
 class AttemptStream(Protocol):
@@ -57,6 +58,8 @@ class Http1RequestResponseStream:
             self._request = asyncio.get_running_loop().create_task(self._post())
 
     async def _post(self) -> aiohttp.ClientResponse:
+        import aiohttp
+
         return await self._session.post(
             self._url,
             data=b"".join(self._body),
@@ -65,6 +68,8 @@ class Http1RequestResponseStream:
         )
 
     async def response(self) -> tuple[int, list[tuple[str, str]]]:
+        import aiohttp
+
         self.end()
         assert self._request is not None
         try:
@@ -77,6 +82,8 @@ class Http1RequestResponseStream:
         return self._response.status, headers
 
     async def read(self) -> bytes:
+        import aiohttp
+
         assert self._response is not None
         try:
             return await self._response.content.readany()
@@ -103,6 +110,8 @@ class Transport:
 
     def http1_session(self) -> aiohttp.ClientSession:
         if self._http1 is None:
+            import aiohttp
+
             self._http1 = aiohttp.ClientSession(
                 connector=aiohttp.TCPConnector(limit=0, keepalive_timeout=60),
                 auto_decompress=False,

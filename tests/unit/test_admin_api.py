@@ -1,4 +1,5 @@
-"""Admin API in-process (aiohttp test client) against fake and real SDK endpoints.
+"""Admin API in-process (our HTTP server on a loopback port, an aiohttp client) against
+fake and real SDK endpoints.
 
 The fake endpoint is an aiohttp app on a loopback port answering ``/{case}/discover``;
 registrations use HTTP/1.1 there (``use_http_11``) through the default discovery client.
@@ -8,6 +9,7 @@ Statuses, bodies and headers expected here were recorded from restate-server 1.7
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import socket
 import time
@@ -16,10 +18,11 @@ from typing import Any
 
 import pytest
 import restate
-from aiohttp import web
-from aiohttp.test_utils import TestClient, TestServer
+from aiohttp import ClientSession, web
+from aiohttp.test_utils import TestServer
 
 from restate_server.admin import AdminState, InvocationOutcome, create_admin_app
+from restate_server.http_server import serve
 from restate_server.schema import InMemoryMetadataStore, SchemaRegistry, discover
 
 CT4 = "application/vnd.restate.endpointmanifest.v4+json"
@@ -144,14 +147,28 @@ def make_state(**kw: Any) -> AdminState:
     )
 
 
+AdminClient = ClientSession
+
+
+@contextlib.asynccontextmanager
+async def admin_client(state: AdminState) -> AsyncIterator[AdminClient]:
+    server = await serve(create_admin_app(state), "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    try:
+        async with ClientSession(f"http://127.0.0.1:{port}") as session:
+            yield session
+    finally:
+        server.close()
+
+
 @pytest.fixture
-async def client() -> AsyncIterator[TestClient]:
-    async with TestClient(TestServer(create_admin_app(make_state()))) as test_client:
-        yield test_client
+async def client() -> AsyncIterator[AdminClient]:
+    async with admin_client(make_state()) as session:
+        yield session
 
 
 async def register(
-    client: TestClient, uri: str, path: str = "/deployments", **fields: Any
+    client: AdminClient, uri: str, path: str = "/deployments", **fields: Any
 ) -> tuple[int, Any, Any]:
     body = {"uri": uri, "use_http_11": True, **fields}
     response = await client.post(path, json=body)
@@ -166,7 +183,7 @@ def service_names(body: dict[str, Any]) -> list[str]:
 # ---------------------------------------------------------------- registration
 
 
-async def test_register_list_describe(client: TestClient, endpoint: FakeEndpoint) -> None:
+async def test_register_list_describe(client: AdminClient, endpoint: FakeEndpoint) -> None:
     endpoint.cases["app"] = (200, CT4, manifest(GREETER, COUNTER, SIGNUP))
     status, headers, body = await register(client, endpoint.uri("app"))
     assert status == 201
@@ -214,7 +231,7 @@ async def test_register_list_describe(client: TestClient, endpoint: FakeEndpoint
     assert all("handlers" in s for s in detail["services"])
 
 
-async def test_service_metadata_shapes(client: TestClient, endpoint: FakeEndpoint) -> None:
+async def test_service_metadata_shapes(client: AdminClient, endpoint: FakeEndpoint) -> None:
     endpoint.cases["app"] = (200, CT4, manifest(GREETER, COUNTER, SIGNUP))
     _, _, body = await register(client, endpoint.uri("app"))
     dp = body["id"]
@@ -294,7 +311,7 @@ async def test_service_metadata_shapes(client: TestClient, endpoint: FakeEndpoin
 
 
 async def test_rich_manifest_overrides_and_request_response(
-    client: TestClient, endpoint: FakeEndpoint
+    client: AdminClient, endpoint: FakeEndpoint
 ) -> None:
     rich = {
         "name": "Rich",
@@ -407,7 +424,7 @@ async def test_rich_manifest_overrides_and_request_response(
     }
 
 
-async def test_force_dry_run_and_api_versions(client: TestClient, endpoint: FakeEndpoint) -> None:
+async def test_force_dry_run_and_api_versions(client: AdminClient, endpoint: FakeEndpoint) -> None:
     endpoint.cases["app"] = (200, CT4, manifest(GREETER))
     uri = endpoint.uri("app")
     # dry run of a new deployment: 201 with a throw-away id, nothing kept
@@ -439,7 +456,7 @@ async def test_force_dry_run_and_api_versions(client: TestClient, endpoint: Fake
     assert body == {"message": f"Conflict: deployment {dp} already exists", "restate_code": None}
 
 
-async def test_breaking_change(client: TestClient, endpoint: FakeEndpoint) -> None:
+async def test_breaking_change(client: AdminClient, endpoint: FakeEndpoint) -> None:
     endpoint.cases["v1"] = (200, CT4, manifest(GREETER))
     endpoint.cases["v2"] = (
         200,
@@ -459,7 +476,7 @@ async def test_breaking_change(client: TestClient, endpoint: FakeEndpoint) -> No
     assert (body["services"][0]["ty"], body["services"][0]["revision"]) == ("VirtualObject", 2)
 
 
-async def test_registration_errors(client: TestClient, endpoint: FakeEndpoint) -> None:
+async def test_registration_errors(client: AdminClient, endpoint: FakeEndpoint) -> None:
     greeter = manifest(GREETER)
     endpoint.cases.update(
         {
@@ -527,7 +544,7 @@ async def test_registration_errors(client: TestClient, endpoint: FakeEndpoint) -
     assert (await (await client.get("/deployments")).json()) == {"deployments": []}
 
 
-async def test_unreachable_endpoint_fails_fast(client: TestClient) -> None:
+async def test_unreachable_endpoint_fails_fast(client: AdminClient) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
@@ -542,7 +559,7 @@ async def test_unreachable_endpoint_fails_fast(client: TestClient) -> None:
     )
 
 
-async def test_request_extraction_errors(client: TestClient) -> None:
+async def test_request_extraction_errors(client: AdminClient) -> None:
     async def post(
         body: bytes, content_type: str | None = "application/json"
     ) -> tuple[int, str, str]:
@@ -594,7 +611,7 @@ async def test_request_extraction_errors(client: TestClient) -> None:
     )
 
 
-async def test_additional_headers_and_metadata(client: TestClient, endpoint: FakeEndpoint) -> None:
+async def test_additional_headers_and_metadata(client: AdminClient, endpoint: FakeEndpoint) -> None:
     endpoint.cases["app"] = (200, CT4, manifest(GREETER))
     status, _, _ = await register(
         client, endpoint.uri("app"), additional_headers={"X-Token": "t"}, metadata={"k": "v"}
@@ -606,7 +623,7 @@ async def test_additional_headers_and_metadata(client: TestClient, endpoint: Fak
     assert list(entry)[3:6] == ["http_version", "additional_headers", "metadata"]
 
 
-async def test_update_deployment(client: TestClient, endpoint: FakeEndpoint) -> None:
+async def test_update_deployment(client: AdminClient, endpoint: FakeEndpoint) -> None:
     endpoint.cases["a"] = (200, CT4, manifest(GREETER))
     endpoint.cases["b"] = (200, CT4, manifest(GREETER))
     _, _, body = await register(client, endpoint.uri("a"))
@@ -625,7 +642,7 @@ async def test_update_deployment(client: TestClient, endpoint: FakeEndpoint) -> 
     )
 
 
-async def test_delete_deployment(client: TestClient, endpoint: FakeEndpoint) -> None:
+async def test_delete_deployment(client: AdminClient, endpoint: FakeEndpoint) -> None:
     endpoint.cases["app"] = (200, CT4, manifest(GREETER))
     _, _, body = await register(client, endpoint.uri("app"))
     dp = body["id"]
@@ -649,7 +666,7 @@ async def test_delete_deployment(client: TestClient, endpoint: FakeEndpoint) -> 
     )
 
 
-async def test_modify_service(client: TestClient, endpoint: FakeEndpoint) -> None:
+async def test_modify_service(client: AdminClient, endpoint: FakeEndpoint) -> None:
     endpoint.cases["app"] = (200, CT4, manifest(GREETER, COUNTER))
     await register(client, endpoint.uri("app"))
     # what `restate services config patch` sends
@@ -713,7 +730,7 @@ async def test_modify_service(client: TestClient, endpoint: FakeEndpoint) -> Non
 # ---------------------------------------------------------------- routing and misc
 
 
-async def test_versions_health_and_routing(client: TestClient) -> None:
+async def test_versions_health_and_routing(client: AdminClient) -> None:
     response = await client.get("/version")
     body = await response.json()
     assert body["version"] == "1.7.12"
@@ -759,7 +776,7 @@ async def test_versions_health_and_routing(client: TestClient) -> None:
     assert cluster == {"cluster_name": "localcluster", "metadata_cluster_health": {"members": [1]}}
 
 
-async def test_openapi_subscriptions_kafka(client: TestClient) -> None:
+async def test_openapi_subscriptions_kafka(client: AdminClient) -> None:
     for path in ("/openapi", "/v4/openapi"):
         document = await (await client.get(path)).json()
         assert document["openapi"] == "3.1.0" and "/deployments" in document["paths"]
@@ -783,12 +800,12 @@ async def test_openapi_subscriptions_kafka(client: TestClient) -> None:
 
 
 async def test_invocation_routes() -> None:
-    async with TestClient(TestServer(create_admin_app(make_state()))) as without:
+    async with admin_client(make_state()) as without:
         response = await without.patch(f"/invocations/{INV}/cancel")
         assert response.status == 501
     invocations = FakeInvocations()
     state = make_state(invocations=invocations)
-    async with TestClient(TestServer(create_admin_app(state))) as client:
+    async with admin_client(state) as client:
         response = await client.patch("/invocations/inv_bad/cancel")
         assert (response.status, await response.json()) == (
             400,
@@ -826,11 +843,11 @@ async def test_invocation_routes() -> None:
         assert (await client.patch(f"/invocations/{INV}/restart-as-new")).status == 501
 
 
-async def test_modify_state_route(client: TestClient, endpoint: FakeEndpoint) -> None:
+async def test_modify_state_route(client: AdminClient, endpoint: FakeEndpoint) -> None:
     invocations = FakeInvocations()
     state = make_state(invocations=invocations)
     endpoint.cases["app"] = (200, CT4, manifest(GREETER, COUNTER))
-    async with TestClient(TestServer(create_admin_app(state))) as admin:
+    async with admin_client(state) as admin:
         await register(admin, endpoint.uri("app"))
         response = await admin.post(
             "/services/Counter/state", json={"object_key": "k1", "new_state": {"count": [49, 48]}}
@@ -905,7 +922,7 @@ async def python_sdk_endpoint() -> AsyncIterator[str]:
 
 
 async def test_discover_real_python_sdk_over_http11(
-    client: TestClient, python_sdk_endpoint: str
+    client: AdminClient, python_sdk_endpoint: str
 ) -> None:
     status, _, body = await register(client, python_sdk_endpoint)
     assert status == 201, body
@@ -927,7 +944,7 @@ async def test_discover_real_python_sdk_over_http11(
 
 
 async def test_discover_real_python_sdk_over_h2c(
-    client: TestClient, python_sdk_endpoint: str
+    client: AdminClient, python_sdk_endpoint: str
 ) -> None:
     response = await client.post("/deployments", json={"uri": python_sdk_endpoint})
     body = await response.json()
@@ -942,7 +959,9 @@ async def test_discover_real_python_sdk_over_h2c(
     }
 
 
-async def test_h2c_against_http11_only_endpoint(client: TestClient, endpoint: FakeEndpoint) -> None:
+async def test_h2c_against_http11_only_endpoint(
+    client: AdminClient, endpoint: FakeEndpoint
+) -> None:
     endpoint.cases["app"] = (200, CT4, manifest(GREETER))
     response = await client.post("/deployments", json={"uri": endpoint.uri("app")})
     assert (response.status, await response.json()) == (
@@ -955,7 +974,7 @@ async def test_h2c_against_http11_only_endpoint(client: TestClient, endpoint: Fa
     )
 
 
-async def test_h2c_connection_refused(client: TestClient) -> None:
+async def test_h2c_connection_refused(client: AdminClient) -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]

@@ -1,4 +1,4 @@
-"""The ingress HTTP/1.1 server: answers now, later (Deferred) or from a coroutine,
+"""Our HTTP/1.1 server (ingress and admin): answers now, later (Deferred) or from a coroutine,
 always in request order on a connection, with a fake transport (no sockets)."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from restate_server.ingress.http import Deferred, Request, Response, _HttpProtocol
+from restate_server.http_server import Deferred, Request, Response, _HttpProtocol
 
 
 class _Transport:
@@ -102,3 +102,19 @@ async def test_an_answer_after_the_client_left_is_dropped() -> None:
     protocol.connection_lost(None)
     app.deferred["later"].resolve(Response(200, b"x"))
     assert transport.chunks == []
+
+
+async def test_head_answers_carry_no_body() -> None:
+    app = _App()
+    protocol, transport = _connect(app)
+    protocol.data_received(b"HEAD /now HTTP/1.1\r\nhost: x\r\n\r\n" + _get("/now2"))
+    head, full = transport.chunks
+    assert head.endswith(b"content-length: 3\r\n\r\n")
+    assert full.endswith(b"\r\n\r\nnow2")
+
+
+def test_request_path_and_query() -> None:
+    request = Request("GET", "/a%20b/c?x=1&x=2&flag=&y=%2F", [], b"")
+    assert request.path == "/a b/c"
+    assert request.query == {"x": "1", "flag": "", "y": "/"}
+    assert Request("GET", "/plain", [], b"").query == {}
