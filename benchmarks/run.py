@@ -33,8 +33,7 @@ from tests.support.server import RealRestateServerProcess, RestateServerProcess
 
 HERE = Path(__file__).resolve().parent
 SERVICES_APP = HERE / "services" / "app.mjs"
-SDK_APP = HERE / "services" / "sdk_app.py"
-OFFICIAL_APP = HERE / "services" / "py_app.py"
+PYTHON_APP = HERE / "services" / "python_app.py"  # BENCH_SDK picks the SDK
 RESULTS_DIR = HERE / "results"
 
 JSON_HEADERS = {"content-type": "application/json"}
@@ -362,14 +361,16 @@ async def _sdk_rounds(
 ) -> dict[str, list[dict[str, Any]]]:
     """Our SDK and the official Python SDK serving the same handlers, on our server."""
     rounds: dict[str, list[dict[str, Any]]] = {"restate_sdk": [], "official": []}
-    apps = {"restate_sdk": SDK_APP, "official": OFFICIAL_APP}
+    sdks = {"restate_sdk": "restate_sdk", "official": "restate"}
     work_dir = Path(tempfile.mkdtemp(prefix="restate-bench-sdk-"))
     try:
         for index in range(rounds_count):
-            order = list(apps) if index % 2 == 0 else list(reversed(apps))
+            order = list(sdks) if index % 2 == 0 else list(reversed(sdks))
             for label in order:
                 print(f"sdk round {index + 1}/{rounds_count}: {label}", file=sys.stderr)
-                endpoint = PyEndpoint(apps[label], None, None, work_dir=work_dir, name=label)
+                endpoint = PyEndpoint(
+                    PYTHON_APP, None, {"BENCH_SDK": sdks[label]}, work_dir=work_dir, name=label
+                )
                 endpoint.start()
                 try:
                     rounds[label].append(
