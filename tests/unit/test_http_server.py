@@ -118,3 +118,14 @@ def test_request_path_and_query() -> None:
     assert request.path == "/a b/c"
     assert request.query == {"x": "1", "flag": "", "y": "/"}
     assert Request("GET", "/plain", [], b"").query == {}
+
+
+async def test_expect_100_continue_gets_the_interim_answer() -> None:
+    app = _App()
+    protocol, transport = _connect(app)
+    protocol.data_received(
+        b"POST /now HTTP/1.1\r\nhost: x\r\nexpect: 100-continue\r\ncontent-length: 2\r\n\r\n"
+    )
+    assert transport.chunks == [b"HTTP/1.1 100 Continue\r\n\r\n"]
+    protocol.data_received(b"{}")
+    assert transport.chunks[1].startswith(b"HTTP/1.1 200 OK")
