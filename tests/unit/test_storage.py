@@ -72,3 +72,58 @@ def test_first_in_prefix_sees_in_flight_writes_and_deletes(tmp_path) -> None:
     assert txn.first_in_prefix(b"p") == (b"p3", b"changed")
     assert txn.first_in_prefix(b"z") is None
     store.close()
+
+
+def test_range_reads_match_a_plain_model_under_random_layers(tmp_path) -> None:
+    """scan_range/first_in_range (bisecting sorted layer keys) against a dict model:
+    random puts and deletes in the store, in in-flight layers and in the transaction,
+    with savepoints rolled back, interleaved with range reads."""
+    import random
+
+    rng = random.Random(7)
+    store = Store(str(tmp_path / "db"), sync_writes=False)
+    key_space = [bytes([1, a, b]) for a in range(4) for b in range(12)]
+
+    def random_writes(count: int) -> dict[bytes, bytes | None]:
+        return {
+            rng.choice(key_space): (None if rng.random() < 0.4 else bytes([rng.randrange(256)]))
+            for _ in range(count)
+        }
+
+    for _round in range(30):
+        model: dict[bytes, bytes] = {}
+        base = random_writes(20)
+        store.write(base)
+        for key in key_space:
+            value = store.get(key)
+            if value is not None:
+                model[key] = value
+        layers = [random_writes(15) for _ in range(rng.randrange(4))]
+        for layer in layers:  # oldest first
+            for key, value in layer.items():
+                if value is None:
+                    model.pop(key, None)
+                else:
+                    model[key] = value
+        txn = Transaction(store, layers)
+        for _step in range(40):
+            action = rng.random()
+            key = rng.choice(key_space)
+            if action < 0.3:
+                value = bytes([rng.randrange(256)])
+                txn.put(key, value)
+                model[key] = value
+            elif action < 0.45:
+                txn.delete(key)
+                model.pop(key, None)
+            elif action < 0.55:
+                txn.savepoint()
+                txn.put(rng.choice(key_space), b"x")
+                txn.delete(rng.choice(key_space))
+                txn.rollback()
+            else:
+                start, end = sorted(rng.sample(key_space, 2))
+                expected = sorted((k, v) for k, v in model.items() if start <= k < end)
+                assert txn.scan_range(start, end) == expected
+                assert txn.first_in_range(start, end) == (expected[0] if expected else None)
+        store.write({k: None for k in key_space})
