@@ -10,6 +10,8 @@ Factories (each call starts one more process; all of them are stopped at teardow
 
 - ``ts_endpoint(app_path=TS_APP, *, port=None, env=None, name=None, start=True) -> TsEndpoint``
 - ``py_endpoint(module_path=PY_APP, *, port=None, env=None, name=None, start=True) -> PyEndpoint``
+- ``sdk_endpoint(*, env=None, name="sdk", ...) -> PyEndpoint``: the same services on restate_sdk
+- ``endpoint``: the test services, parametrized over the TS SDK, the official SDK and ours
 - ``server(*, env=None, base_dir=None, name=None, start=True, **kw) -> RestateServerProcess``
 - ``real_server(*, env=None, base_dir=None, name=None, start=True, **kw)
   -> RealRestateServerProcess``
@@ -39,7 +41,8 @@ from tests.support.server import RealRestateServerProcess, RestateServerProcess
 E2E_DIR = Path(__file__).resolve().parent
 TS_APP = E2E_DIR / "ts_services" / "app.mjs"
 PY_APP = E2E_DIR / "py_services" / "app.py"
-SDK_APP = E2E_DIR / "sdk_services" / "app.py"  # the same services on our restate_sdk
+# PY_APP on our restate_sdk instead of the official SDK (the module imports TEST_SDK)
+SDK_ENV = {"TEST_SDK": "restate_sdk"}
 
 _STARTED_KEY = pytest.StashKey["_Started"]()
 
@@ -139,6 +142,31 @@ def py_endpoint(e2e_dir: Path, _started: _Started) -> Callable[..., PyEndpoint]:
         return ep.start() if start else ep
 
     return start
+
+
+@pytest.fixture
+def sdk_endpoint(py_endpoint: Callable[..., PyEndpoint]) -> Callable[..., PyEndpoint]:
+    """Like ``py_endpoint``, with the test services on our restate_sdk."""
+
+    def start(*, env: Mapping[str, str] | None = None, name: str = "sdk", **kw: Any) -> PyEndpoint:
+        return py_endpoint(PY_APP, env={**SDK_ENV, **(env or {})}, name=name, **kw)
+
+    return start
+
+
+@pytest.fixture(params=["ts", "py", "sdk"])
+def endpoint(
+    request: pytest.FixtureRequest,
+    ts_endpoint: Callable[..., TsEndpoint],
+    py_endpoint: Callable[..., PyEndpoint],
+    sdk_endpoint: Callable[..., PyEndpoint],
+) -> TsEndpoint | PyEndpoint:
+    """The test services, started, on the TypeScript SDK, the official Python SDK and ours."""
+    if request.param == "ts":
+        return ts_endpoint()
+    if request.param == "py":
+        return py_endpoint()
+    return sdk_endpoint()
 
 
 def _base_dir(e2e_dir: Path, name: str, base_dir: Path | None) -> Path:

@@ -12,26 +12,11 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import SDK_APP
 from tests.support.endpoints import PyEndpoint, TsEndpoint
 from tests.support.http import acall, call
 from tests.support.server import RestateServerProcess
 
 Endpoint = TsEndpoint | PyEndpoint
-
-
-@pytest.fixture(params=["ts", "py", "sdk"])
-def endpoint(
-    request: pytest.FixtureRequest,
-    ts_endpoint: Callable[..., TsEndpoint],
-    py_endpoint: Callable[..., PyEndpoint],
-) -> Endpoint:
-    """The test services on the TypeScript SDK, the official Python SDK, and ours."""
-    if request.param == "ts":
-        return ts_endpoint()
-    if request.param == "py":
-        return py_endpoint()
-    return py_endpoint(SDK_APP, name="sdk")
 
 
 @pytest.fixture

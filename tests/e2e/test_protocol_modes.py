@@ -11,25 +11,11 @@ from collections.abc import Callable
 
 import pytest
 
-from tests.e2e.conftest import SDK_APP, TS_APP
+from tests.e2e.conftest import TS_APP
 from tests.support.endpoints import PyEndpoint, TsEndpoint
 from tests.support.server import RestateServerProcess
 
 Endpoint = TsEndpoint | PyEndpoint
-
-
-@pytest.fixture(params=["ts", "py", "sdk"])
-def endpoint(
-    request: pytest.FixtureRequest,
-    ts_endpoint: Callable[..., TsEndpoint],
-    py_endpoint: Callable[..., PyEndpoint],
-) -> Endpoint:
-    """The test services on the TypeScript SDK, the official Python SDK, and ours."""
-    if request.param == "ts":
-        return ts_endpoint()
-    if request.param == "py":
-        return py_endpoint()
-    return py_endpoint(SDK_APP, name="sdk")
 
 
 def test_inactive_invocation_suspends_and_resumes_on_its_timer(
@@ -125,9 +111,12 @@ def test_server_logs_where_it_listens_and_stops_on_sigterm(
 
 @pytest.mark.parametrize("module", ["py", "sdk"])
 def test_http11_request_response_python_endpoints(
-    module: str, server: Callable[..., RestateServerProcess], py_endpoint: Callable[..., PyEndpoint]
+    module: str,
+    server: Callable[..., RestateServerProcess],
+    py_endpoint: Callable[..., PyEndpoint],
+    sdk_endpoint: Callable[..., PyEndpoint],
 ) -> None:
-    endpoint = py_endpoint() if module == "py" else py_endpoint(SDK_APP, name="sdk-h1")
+    endpoint = py_endpoint() if module == "py" else sdk_endpoint(name="sdk-h1")
     srv = server()
     reg = srv.register(endpoint.url, use_http_11=True)
     assert reg.status == 201, reg.text()

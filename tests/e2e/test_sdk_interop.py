@@ -1,5 +1,5 @@
 """Our restate_sdk against our server AND the real restate-server 1.7.12: one scenario
-suite, both servers (the services are tests/e2e/sdk_services/app.py)."""
+suite, both servers (the services are tests/e2e/py_services/app.py on restate_sdk)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from typing import Any
 
 import pytest
 
-from tests.e2e.conftest import SDK_APP
 from tests.support.endpoints import PyEndpoint
 from tests.support.http import acall
 from tests.support.server import RealRestateServerProcess, RestateServerProcess
@@ -22,8 +21,8 @@ INACTIVITY = {"RESTATE_WORKER__INVOKER__INACTIVITY_TIMEOUT": "300ms"}
 
 
 @pytest.fixture
-def sdk(py_endpoint: Callable[..., PyEndpoint]) -> PyEndpoint:
-    return py_endpoint(SDK_APP, name="sdk")
+def sdk(sdk_endpoint: Callable[..., PyEndpoint]) -> PyEndpoint:
+    return sdk_endpoint()
 
 
 @pytest.fixture(params=["ours", "real"])

@@ -1,8 +1,13 @@
-"""Test services on the official Python SDK (restate-sdk 1.2.0), same as ../ts_services/app.mjs.
+"""Test services for the Python SDKs, same as ../ts_services/app.mjs.
+
+The one module serves both Python SDKs: ``TEST_SDK`` picks the import, ``restate`` (the
+official restate-sdk 1.2.0, default) or ``restate_sdk`` (ours), so our SDK runs the
+very code written for the official one.
 
 Serve with hypercorn over h2c: ``python -m hypercorn --bind 127.0.0.1:PORT app:app``.
 
 Environment:
+    TEST_SDK           the SDK module to import (``restate`` or ``restate_sdk``)
     SIDE_EFFECTS_FILE  Steps appends "<tag> stepN" lines here (skipped when unset)
     GATE_DIR           Steps/threeSteps creates GATE_DIR/<tag>.waiting when step3 starts, then
                        waits for the file GATE_DIR/<tag> before recording step3
@@ -11,22 +16,25 @@ Environment:
 from __future__ import annotations
 
 import asyncio
+import importlib
 import os
 import time
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import restate
-from restate import (
-    Context,
-    InvocationRetryPolicy,
-    ObjectContext,
-    ObjectSharedContext,
-    TerminalError,
-    WorkflowContext,
-    WorkflowSharedContext,
-)
+if TYPE_CHECKING:
+    import restate
+else:
+    restate = importlib.import_module(os.environ.get("TEST_SDK", "restate"))
+
+Context = restate.Context
+InvocationRetryPolicy = restate.InvocationRetryPolicy
+ObjectContext = restate.ObjectContext
+ObjectSharedContext = restate.ObjectSharedContext
+TerminalError = restate.TerminalError
+WorkflowContext = restate.WorkflowContext
+WorkflowSharedContext = restate.WorkflowSharedContext
 
 # ---- Greeter ----------------------------------------------------------------------------
 
