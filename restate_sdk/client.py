@@ -123,15 +123,8 @@ class RestateClient:
     ) -> O:
         return await self._call(tpe, key, arg, idempotency_key, headers)
 
-    async def workflow_call(
-        self,
-        tpe: HandlerFn[I, O],
-        key: str,
-        arg: I,
-        idempotency_key: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> O:
-        return await self._call(tpe, key, arg, idempotency_key, headers)
+    # a workflow is addressed like an object: by its key
+    workflow_call = object_call
 
     async def service_send(
         self,
@@ -154,16 +147,8 @@ class RestateClient:
     ) -> SendReceipt:
         return await self._send(tpe, key, arg, send_delay, idempotency_key, headers)
 
-    async def workflow_send(
-        self,
-        tpe: HandlerFn[I, O],
-        key: str,
-        arg: I,
-        send_delay: timedelta | None = None,
-        idempotency_key: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> SendReceipt:
-        return await self._send(tpe, key, arg, send_delay, idempotency_key, headers)
+    # a workflow is addressed like an object: by its key
+    workflow_send = object_send
 
     async def generic_call(
         self,

@@ -538,15 +538,8 @@ class ContextImpl(WorkflowContext):
     ) -> RestateDurableCallFuture[O]:
         return self._typed_call(tpe, key, arg, idempotency_key, headers)
 
-    def workflow_call(
-        self,
-        tpe: HandlerFn[I, O],
-        key: str,
-        arg: I,
-        idempotency_key: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> RestateDurableCallFuture[O]:
-        return self._typed_call(tpe, key, arg, idempotency_key, headers)
+    # a workflow is addressed like an object: by its key
+    workflow_call = object_call
 
     def service_send(
         self,
@@ -569,16 +562,8 @@ class ContextImpl(WorkflowContext):
     ) -> SendHandle:
         return self._typed_send(tpe, key, arg, send_delay, idempotency_key, headers)
 
-    def workflow_send(
-        self,
-        tpe: HandlerFn[I, O],
-        key: str,
-        arg: I,
-        send_delay: timedelta | None = None,
-        idempotency_key: str | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> SendHandle:
-        return self._typed_send(tpe, key, arg, send_delay, idempotency_key, headers)
+    # a workflow is addressed like an object: by its key
+    workflow_send = object_send
 
     def generic_call(
         self,

@@ -48,6 +48,9 @@ class BytesSerde:
 
 
 class MsgspecJsonSerde(Generic[T]):
+    """msgspec Structs and dataclasses to and from JSON objects (nested ones and lists
+    included): msgspec encodes and validates both."""
+
     def __init__(self, type_: type[T]) -> None:
         self._type = type_
         self._decoder = msgspec.json.Decoder(type_)
@@ -72,20 +75,6 @@ class PydanticJsonSerde(Generic[T]):
         if not buf:
             return None
         return typing.cast(T, typing.cast(Any, self._model).model_validate_json(buf))
-
-
-class DataclassJsonSerde(Generic[T]):
-    """Dataclasses to and from JSON objects (nested dataclasses and lists included)."""
-
-    def __init__(self, type_: type[T]) -> None:
-        self._type = type_
-        self._decoder = msgspec.json.Decoder(type_)
-
-    def serialize(self, value: T | None) -> bytes:
-        return b"" if value is None else msgspec.json.encode(value)
-
-    def deserialize(self, buf: bytes) -> T | None:
-        return None if not buf else self._decoder.decode(buf)
 
 
 class DefaultSerde(Generic[T]):
@@ -134,10 +123,8 @@ def serde_for(type_hint: Any) -> Any:
         return BytesSerde()
     if _is_pydantic(tp):
         return PydanticJsonSerde(tp)
-    if isinstance(tp, type) and issubclass(tp, msgspec.Struct):
+    if isinstance(tp, type) and (issubclass(tp, msgspec.Struct) or dataclasses.is_dataclass(tp)):
         return MsgspecJsonSerde(tp)
-    if isinstance(tp, type) and dataclasses.is_dataclass(tp):
-        return DataclassJsonSerde(tp)
     return JsonSerde()
 
 
