@@ -70,7 +70,7 @@ class Server:
         self.admin_address: tuple[str, int] | None = None
 
     async def start(self) -> None:
-        from restate_server.admin.app import AdminState, create_admin_app
+        from restate_server.admin.app import AdminState, create_admin_handler
         from restate_server.schema.discovery import default_http_get, discover
         from restate_server.schema.registry import SchemaDefaults, SchemaRegistry
 
@@ -168,7 +168,7 @@ class Server:
             cluster_name=config.cluster_name,
         )
         host, port = _split_address(config.admin.bind_address)
-        self._admin_server = await serve(create_admin_app(admin_state), host, port)
+        self._admin_server = await serve(create_admin_handler(admin_state), host, port)
         self.admin_address = self._admin_server.sockets[0].getsockname()[:2]
         log.info(
             "restate-server ready: ingress on %s:%s, admin on %s:%s, %d partitions, data in %s",

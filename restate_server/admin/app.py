@@ -1,6 +1,6 @@
 """The admin API application (port 9070).
 
-``create_admin_app(state)`` returns the request handler for our HTTP server
+``create_admin_handler(state)`` returns the request handler for our HTTP server
 (``http_server.py``): every request goes to our router (``routing.py``), which
 reproduces the real server's version prefixes, 404/405 behaviour and error shapes.
 """
@@ -78,5 +78,5 @@ def build_router(state: AdminState) -> Router:
     return router
 
 
-def create_admin_app(state: AdminState) -> Callable[[Request], Awaitable[Response]]:
+def create_admin_handler(state: AdminState) -> Callable[[Request], Awaitable[Response]]:
     return build_router(state).dispatch

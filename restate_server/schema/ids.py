@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import secrets
 
-_ALPHABET = "0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-_INDEX = {ch: i for i, ch in enumerate(_ALPHABET)}
+from restate_server.protocol.errors import InvalidIdError
+from restate_server.protocol.ids import b62_decode, b62_encode
+
 _U128_WIDTH = 22
 _U64_WIDTH = 11
 _KNOWN_PREFIXES = ("inv", "dp", "sub", "prom", "sign", "snap", "mut", "vq")
@@ -22,11 +23,7 @@ class IdError(ValueError):
 
 def _encode_u128(value: int) -> str:
     swapped = int.from_bytes(value.to_bytes(16, "big"), "little")
-    digits = []
-    while swapped:
-        swapped, rem = divmod(swapped, 62)
-        digits.append(_ALPHABET[rem])
-    return "".join(reversed(digits)).rjust(_U128_WIDTH, "0")
+    return b62_encode(swapped, _U128_WIDTH)
 
 
 def new_deployment_id() -> str:
@@ -34,12 +31,10 @@ def new_deployment_id() -> str:
 
 
 def _decode_base62(text: str, max_bits: int) -> int:
-    value = 0
-    for ch in text:
-        digit = _INDEX.get(ch)
-        if digit is None:
-            raise IdError("base62 decode error")
-        value = value * 62 + digit
+    try:
+        value = b62_decode(text)
+    except InvalidIdError:
+        raise IdError("base62 decode error") from None
     if value >> max_bits:
         raise IdError("base62 decode error")
     return value

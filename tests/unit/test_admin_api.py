@@ -21,7 +21,7 @@ import restate
 from aiohttp import ClientSession, web
 from aiohttp.test_utils import TestServer
 
-from restate_server.admin import AdminState, InvocationOutcome, create_admin_app
+from restate_server.admin import AdminState, InvocationOutcome, create_admin_handler
 from restate_server.http_server import serve
 from restate_server.schema import InMemoryMetadataStore, SchemaRegistry, discover
 
@@ -152,7 +152,7 @@ AdminClient = ClientSession
 
 @contextlib.asynccontextmanager
 async def admin_client(state: AdminState) -> AsyncIterator[AdminClient]:
-    server = await serve(create_admin_app(state), "127.0.0.1", 0)
+    server = await serve(create_admin_handler(state), "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
     try:
         async with ClientSession(f"http://127.0.0.1:{port}") as session:
