@@ -80,7 +80,7 @@ class RestateClient:
         headers: dict[str, str] | None,
     ) -> O:
         info = handler_info(tpe)
-        body = info.input_serde.serialize(arg) if info.has_input else b""
+        body = info.serialize_input(arg)
         _, payload = await self._post(
             self._path(info.service_name, key, info.name), body, idempotency_key, headers
         )
@@ -96,7 +96,7 @@ class RestateClient:
         headers: dict[str, str] | None,
     ) -> SendReceipt:
         info = handler_info(tpe)
-        body = info.input_serde.serialize(arg) if info.has_input else b""
+        body = info.serialize_input(arg)
         path = self._path(info.service_name, key, info.name) + "/send"
         if send_delay is not None:
             path += f"?delay={int(send_delay.total_seconds() * 1000)}ms"

@@ -48,6 +48,10 @@ class HandlerInfo:
     metadata: dict[str, str] | None
     options: HandlerOptions
 
+    def serialize_input(self, arg: Any) -> bytes:
+        """The request body for a call of this handler (empty when it takes no input)."""
+        return self.input_serde.serialize(arg) if self.has_input else b""
+
 
 class _ServiceBase:
     kind = "SERVICE"

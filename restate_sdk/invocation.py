@@ -493,7 +493,7 @@ class ContextImpl(WorkflowContext):
         headers: dict[str, str] | None,
     ) -> RestateDurableCallFuture[T]:
         info = handler_info(tpe)
-        parameter = info.input_serde.serialize(arg) if info.has_input else b""
+        parameter = info.serialize_input(arg)
         return self._call(
             info.service_name,
             info.name,
@@ -514,7 +514,7 @@ class ContextImpl(WorkflowContext):
         headers: dict[str, str] | None,
     ) -> SendHandle:
         info = handler_info(tpe)
-        parameter = info.input_serde.serialize(arg) if info.has_input else b""
+        parameter = info.serialize_input(arg)
         return self._send(
             info.service_name, info.name, key, parameter, send_delay, idempotency_key, headers
         )
