@@ -6,6 +6,7 @@ Every scenario runs against the TypeScript SDK 1.17.2 and the official Python SD
 from __future__ import annotations
 
 import asyncio
+import socket
 import time
 from collections.abc import Callable
 from typing import Any
@@ -185,3 +186,29 @@ def test_unknown_route_shapes(ours: RestateServerProcess) -> None:
     assert resp.status == 405
     resp = call(ours.ingress_url, "/restate/health", method="GET")
     assert resp.status == 200 and "Greeter" in resp.json()["services"]
+
+
+def test_expect_100_continue_is_answered_before_the_body(
+    server: Callable[..., RestateServerProcess], ts_endpoint: Callable[..., TsEndpoint]
+) -> None:
+    """curl sends "Expect: 100-continue" before bodies over 1 KiB and holds the body back
+    until the interim answer (or a second) comes."""
+    srv = server()
+    assert srv.register(ts_endpoint().url).status == 201
+    name = "x" * 3000
+    body = f'"{name}"'.encode()
+    with socket.create_connection(("127.0.0.1", srv.ingress_port), timeout=5) as sock:
+        sock.sendall(
+            b"POST /Greeter/greet HTTP/1.1\r\nhost: x\r\ncontent-type: application/json\r\n"
+            + f"content-length: {len(body)}\r\nexpect: 100-continue\r\n\r\n".encode()
+        )
+        sock.settimeout(0.5)
+        assert sock.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+        sock.settimeout(5)
+        sock.sendall(body)
+        answer = b""
+        while not answer.endswith(f'"Hello, {name}!"'.encode()):
+            chunk = sock.recv(65536)
+            assert chunk, answer
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200 OK")
