@@ -164,11 +164,10 @@ class Ingress:
         raw_id = invocation_id.to_bytes()
 
         headers = [("x-restate-ingress-path", raw_path)]
-        headers.extend(
-            (name.decode("latin-1").lower(), value.decode("latin-1"))
-            for name, value in request.raw_headers
-            if name.decode("latin-1").lower() not in _DROPPED_HEADERS
-        )
+        for raw_name, raw_value in request.raw_headers:
+            name = raw_name.decode("latin-1").lower()
+            if name not in _DROPPED_HEADERS:
+                headers.append((name, raw_value.decode("latin-1")))
         deferred = Deferred()
         output_content_type = info.output_content_type
         set_if_empty = info.output_set_content_type_if_empty
