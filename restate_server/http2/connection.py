@@ -97,6 +97,7 @@ class H2ClientConnection(asyncio.Protocol):
         self._ping_handle: asyncio.TimerHandle | None = None
         self._ping_deadline: asyncio.TimerHandle | None = None
         self.accepting = True  # false after GOAWAY or failure: no new streams
+        self._peer_spoke = False  # the first bytes from the peer were checked
 
     # ---- asyncio.Protocol
 
@@ -126,6 +127,17 @@ class H2ClientConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         buffer = self._in
         buffer += data
+        if not self._peer_spoke:
+            if len(buffer) < 4:
+                return
+            self._peer_spoke = True
+            # an HTTP/2 server's first frame is SETTINGS; an HTTP/1.1 server answers the
+            # preface with a status line, which would otherwise read as a huge frame
+            if buffer.startswith(b"HTTP/") or buffer[3] != SETTINGS:
+                self._connection_error(
+                    f"not an HTTP/2 server (HTTP/1.1 only?): it answered {bytes(buffer[:16])!r}"
+                )
+                return
         pos = 0
         size = len(buffer)
         try:

@@ -80,7 +80,9 @@ class H2Pool:
         except TimeoutError as exc:
             raise H2ConnectTimeout(f"connect to {origin} timed out") from exc
         except OSError as exc:
-            raise H2ConnectionError(f"cannot connect to {origin}: {exc}") from exc
+            error = H2ConnectionError(f"cannot connect to {origin}: {exc}")
+            error.errno = exc.errno  # callers word errors by errno, as the real server does
+            raise error from exc
         await conn.wait_ready()
         return conn
 

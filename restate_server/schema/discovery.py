@@ -279,10 +279,14 @@ async def _h2c_get(
     url: str, headers: list[tuple[str, str]], h2_pool: Any
 ) -> tuple[int, list[tuple[str, str]], bytes]:
     if h2_pool is None:
-        # no shared pool given: a connection of its own (discovery is rare)
-        from restate_server.schema.h2c import h2c_get
+        # no shared pool given: a pool of its own for this one request (discovery is rare)
+        from restate_server.http2 import H2Pool
 
-        return await h2c_get(url, headers)
+        own_pool = H2Pool()
+        try:
+            return await _h2c_get(url, headers, own_pool)
+        finally:
+            await own_pool.close()
     parts = urlsplit(url)
     origin = f"{parts.scheme}://{parts.netloc}"
     path = parts.path + (f"?{parts.query}" if parts.query else "")

@@ -9,9 +9,9 @@ import struct
 import pytest
 
 from restate_server.http2.connection import H2ClientConnection
-from restate_server.http2.errors import H2StreamRefused, H2StreamReset
+from restate_server.http2.errors import H2ConnectionError, H2StreamRefused, H2StreamReset
 
-GOAWAY, RST_STREAM = 7, 3
+GOAWAY, RST_STREAM, SETTINGS = 7, 3, 4
 
 
 class _Transport:
@@ -47,6 +47,7 @@ def _frame(frame_type: int, stream_id: int, payload: bytes, flags: int = 0) -> b
 async def _connection_with_streams(count: int) -> tuple[H2ClientConnection, list]:
     conn = H2ClientConnection("127.0.0.1:1", "http")
     conn.connection_made(_Transport())  # type: ignore[arg-type]
+    conn.data_received(_frame(SETTINGS, 0, b""))  # the server's preface
     streams = [conn.open_stream("POST", f"/invoke/S/h{i}", []) for i in range(count)]
     return conn, streams
 
@@ -73,3 +74,13 @@ async def test_refused_stream_reset_is_refused_and_other_resets_are_not() -> Non
     with pytest.raises(H2StreamReset) as reset:
         await asyncio.wait_for(streams[1].response(), 1)
     assert reset.value.error_code == 0x2
+
+
+async def test_an_http11_answer_to_the_preface_fails_the_streams_clearly() -> None:
+    conn = H2ClientConnection("127.0.0.1:1", "http")
+    conn.connection_made(_Transport())  # type: ignore[arg-type]
+    stream = conn.open_stream("GET", "/discover", [])
+    conn.data_received(b"HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n")
+    assert not conn.accepting
+    with pytest.raises(H2ConnectionError, match=r"HTTP/1\.1 only"):
+        await asyncio.wait_for(stream.response(), 1)
