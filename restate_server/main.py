@@ -60,6 +60,9 @@ def dump_config_text(config: object) -> str:
 
 
 def _run(config: object) -> None:
+    from restate_server import gc_tuning
+
+    gc_tuning.tune_for_server()
     try:
         import uvloop
 
@@ -70,6 +73,7 @@ def _run(config: object) -> None:
 
 
 async def _serve(config: object) -> None:
+    from restate_server import gc_tuning
     from restate_server.server import Server
 
     server = Server(config)
@@ -83,6 +87,7 @@ async def _serve(config: object) -> None:
         logging.getLogger("restate_server").error("cannot start: %s", exc)
         await server.stop()
         sys.exit(1)
+    gc_tuning.freeze_startup_objects()
     await stop.wait()
     logging.getLogger("restate_server").info("shutting down")
     await server.stop()
