@@ -11,7 +11,6 @@ carry many requests.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections import deque
@@ -80,10 +79,12 @@ class PartitionProcessor:
         self._perform = perform
         self._clock = clock
         self._queue: deque[tuple[Command, Done]] = deque()
-        self._wakeup = asyncio.Event()
         self._pending: deque[_Pending] = deque()
-        self._space = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        # a drain is queued on the loop, or waits for room among the in-flight groups
+        self._drain_scheduled = False
+        self._waiting_for_room = False
+        self._stopped = False
         self.timers: TimerService | None = None
         self.applied_commands = 0
 
@@ -95,8 +96,8 @@ class PartitionProcessor:
         self._sm.load(Transaction(self._store))
         for key, raw in self._store.scan_prefix(keys.timer_prefix(self.partition_id)):
             self.timers.register(key, keys.timer_due_of(key), decode_timer(raw))
+        self._loop = loop
         self.submit(Recover())
-        self._task = loop.create_task(self._run(), name=f"partition-{self.partition_id}")
 
     def outbox_backlog(self) -> list[Shuffle]:
         """Outbox entries not yet confirmed by their target (re-sent after a restart)."""
@@ -110,20 +111,16 @@ class PartitionProcessor:
         return backlog
 
     async def stop(self) -> None:
+        self._stopped = True
         if self.timers is not None:
             self.timers.close()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
 
     # ---- input
 
     def submit(self, command: Command, on_durable: Done = None) -> None:
         """Queue a command; ``on_durable`` runs after its effects are committed."""
         self._queue.append((command, on_durable))
-        if len(self._queue) == 1:
-            self._wakeup.set()
+        self._schedule_drain()
 
     async def submit_and_wait(self, command: Command) -> None:
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
@@ -135,19 +132,26 @@ class PartitionProcessor:
 
     # ---- the loop
 
-    async def _run(self) -> None:
-        queue = self._queue
-        while True:
-            if not queue:
-                self._wakeup.clear()
-                await self._wakeup.wait()
-                continue
-            while len(self._pending) >= MAX_IN_FLIGHT:
-                self._space.clear()
-                await self._space.wait()
-            self._apply_group()
-            # let the committer and I/O run between groups
-            await asyncio.sleep(0)
+    # Draining is a plain loop callback, not a task: one group per turn of the loop,
+    # so I/O and commit callbacks run between groups, without the cost of waking a
+    # task and an event for every group.
+
+    def _schedule_drain(self) -> None:
+        if self._drain_scheduled or self._waiting_for_room or self._loop is None:
+            return
+        self._drain_scheduled = True
+        self._loop.call_soon(self._drain)
+
+    def _drain(self) -> None:
+        self._drain_scheduled = False
+        if self._stopped or not self._queue:
+            return
+        if len(self._pending) >= MAX_IN_FLIGHT:
+            self._waiting_for_room = True  # _flush drains again once a group is durable
+            return
+        self._apply_group()
+        if self._queue:
+            self._schedule_drain()
 
     def _apply_group(self) -> None:
         queue = self._queue
@@ -195,8 +199,9 @@ class PartitionProcessor:
                     callback()
                 except Exception:
                     log.exception("commit callback failed")
-        if len(pending_groups) < MAX_IN_FLIGHT:
-            self._space.set()
+        if self._waiting_for_room and len(pending_groups) < MAX_IN_FLIGHT:
+            self._waiting_for_room = False
+            self._schedule_drain()
 
     def _perform_actions(self, actions: list[Action]) -> None:
         if not actions:

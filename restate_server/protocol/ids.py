@@ -23,12 +23,16 @@ _B62_INDEX = {c: i for i, c in enumerate(B62)}
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
 
+# every value below 62**2 as its two base62 digits: encoding takes two digits a step
+_B62_PAIRS = [a + b for a in B62 for b in B62]
+
+
 def b62_encode(number: int, width: int) -> str:
-    chars = []
+    pairs = []
     while number:
-        number, rem = divmod(number, 62)
-        chars.append(B62[rem])
-    return "".join(reversed(chars)).rjust(width, "0")
+        number, rem = divmod(number, 3844)
+        pairs.append(_B62_PAIRS[rem])
+    return "".join(reversed(pairs)).lstrip("0").rjust(width, "0")
 
 
 def b62_decode(text: str) -> int:

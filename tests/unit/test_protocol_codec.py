@@ -246,3 +246,25 @@ def test_fast_encoders_match_the_generic_encoder() -> None:
         generic = pm._encode_fields(message, message.FIELDS)
         assert pm.encode_message(message) == generic, type(message).__name__
         assert pm.decode_message(message.TYPE, generic) == message
+
+
+def test_base62_encoding_matches_digit_by_digit_definition() -> None:
+    import random
+
+    from restate_server.protocol.ids import B62, b62_decode, b62_encode
+
+    def reference(number: int, width: int) -> str:
+        digits = ""
+        while number:
+            number, rem = divmod(number, 62)
+            digits = B62[rem] + digits
+        return digits.rjust(width, "0")
+
+    rng = random.Random(7)
+    samples = [0, 1, 61, 62, 3843, 3844, 62**11 - 1, 2**64 - 1, 2**128 - 1]
+    samples += [rng.getrandbits(rng.randint(1, 128)) for _ in range(2000)]
+    for number in samples:
+        for width in (11, 22):
+            encoded = b62_encode(number, width)
+            assert encoded == reference(number, width)
+            assert b62_decode(encoded) == number
