@@ -14,6 +14,8 @@ fi
 .venv/bin/python -m pip install --quiet -e '.[test]'
 
 scripts/install-test-deps.sh
+# bytecode once, not in every server and endpoint process the tests start
+.venv/bin/python -m compileall -q restate_server restate_sdk tests examples > /dev/null
 
 .venv/bin/ruff check .
 .venv/bin/ruff format --check .
