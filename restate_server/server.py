@@ -110,6 +110,7 @@ class Server:
             default_retry_policy=retry_policy,
             cluster_name=config.cluster_name,
             enable_protocol_v7=config.experimental_enable_protocol_v7,
+            durable_read=committer.read,
         )
         waiters = self.waiters
 

@@ -8,7 +8,7 @@ partition that owns the invocation. It never writes storage.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from restate_server.invoker.invocation_task import InvocationTask
@@ -26,6 +26,8 @@ from restate_server.storage.db import Store
 
 log = logging.getLogger(__name__)
 
+DurableRead = Callable[[Callable[[], Any]], Awaitable[Any]]
+
 
 class Invoker:
     def __init__(
@@ -39,8 +41,11 @@ class Invoker:
         cluster_name: str = "localcluster",
         enable_protocol_v7: bool = False,
         message_size_limit: int = 32 * 1024 * 1024,
+        durable_read: DurableRead | None = None,
     ) -> None:
         self.store = store
+        # Reads that may only see durable data (see Committer.read); direct when None.
+        self.durable_read = durable_read
         self.registry = registry
         self.transport = transport
         self.processor_for = processor_for

@@ -5,6 +5,12 @@ everything queued since its last write, writes it as one atomic batch (fsynced
 when sync writes are on) and reports back on the loop, in submission order.
 While it writes, the loop keeps applying commands, so one fsync covers the
 work of many requests.
+
+A written batch is readable in RocksDB a little before it is durable (see
+``Store``). Readers that hand data to the outside world before the partition has
+seen it committed (the invoker replaying a journal) read through :meth:`read`:
+the writer thread runs such reads between batches, when everything written is
+also synced.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import asyncio
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 from restate_server.storage.db import Store
 from restate_server.storage.transaction import Writes
@@ -20,6 +27,7 @@ from restate_server.storage.transaction import Writes
 log = logging.getLogger(__name__)
 
 Callback = Callable[[], None]
+T = TypeVar("T")
 
 
 class Committer:
@@ -27,6 +35,7 @@ class Committer:
         self._store = store
         self._loop = loop
         self._pending: list[tuple[Writes, Callback]] = []
+        self._reads: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
         self._cond = threading.Condition()
         self._closed = False
         self._failure: BaseException | None = None
@@ -44,14 +53,31 @@ class Committer:
             if len(self._pending) == 1:
                 self._cond.notify()
 
+    def read(self, fn: Callable[[], T]) -> asyncio.Future[T]:
+        """Run ``fn`` (a storage read) when every written batch is durable.
+
+        The result (or exception) arrives on the loop. Reads queued while a batch is
+        being synced run right after that sync, before the next batch is written.
+        """
+        future: asyncio.Future[T] = self._loop.create_future()
+        with self._cond:
+            self._reads.append((fn, future))
+            self._cond.notify()
+        return future
+
     def _run(self) -> None:
         while True:
             with self._cond:
-                while not self._pending and not self._closed:
+                while not self._pending and not self._reads and not self._closed:
                     self._cond.wait()
-                if not self._pending and self._closed:
+                if not self._pending and not self._reads and self._closed:
                     return
                 work, self._pending = self._pending, []
+                reads, self._reads = self._reads, []
+            if reads:  # nothing written is unsynced at this point
+                self._serve_reads(reads)
+            if not work:
+                continue
             try:
                 if len(work) == 1:
                     self._store.write(work[0][0])
@@ -66,6 +92,15 @@ class Committer:
             self.writes_merged += len(work)
             callbacks = [cb for _, cb in work]
             self._loop.call_soon_threadsafe(_run_all, callbacks)
+
+    def _serve_reads(self, reads: list[tuple[Callable[[], Any], asyncio.Future[Any]]]) -> None:
+        results: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []
+        for fn, future in reads:
+            try:
+                results.append((future, fn(), None))
+            except Exception as exc:
+                results.append((future, None, exc))
+        self._loop.call_soon_threadsafe(_deliver_reads, results)
 
     def _fail(self, exc: BaseException) -> None:
         raise SystemExit(f"fatal: storage write failed: {exc}")
@@ -83,3 +118,13 @@ def _run_all(callbacks: list[Callback]) -> None:
             callback()
         except Exception:
             log.exception("post-commit callback failed")
+
+
+def _deliver_reads(results: list[tuple[asyncio.Future[Any], Any, BaseException | None]]) -> None:
+    for future, value, exc in results:
+        if future.done():  # the reader gave up (attempt aborted)
+            continue
+        if exc is not None:
+            future.set_exception(exc)
+        else:
+            future.set_result(value)

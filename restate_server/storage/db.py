@@ -15,6 +15,12 @@ class Store:
 
     Writes go through :meth:`write` with a whole batch at a time; with
     ``sync_writes`` (the default) each batch is fsynced before it returns.
+
+    A synced write is done as an unsynced write followed by a synced flush of the
+    write-ahead log: the same durability when the call returns, but rocksdict keeps
+    the GIL through a synced ``write`` and lets it go during ``flush_wal``, so the
+    event loop runs while the disk syncs. In between, the batch is readable before
+    it is durable: readers that must not see that use :meth:`Committer.read`.
     """
 
     def __init__(self, path: str, *, sync_writes: bool = True) -> None:
@@ -33,7 +39,7 @@ class Store:
         options.set_compression_type(rocksdict.DBCompressionType.lz4())
         self._db = rocksdict.Rdict(path, options)
         self._write_options = rocksdict.WriteOptions()
-        self._write_options.sync = sync_writes
+        self._write_options.sync = False  # synced by flush_wal (see the class doc)
         self.path = path
         self.sync_writes = sync_writes
 
@@ -62,7 +68,7 @@ class Store:
                 batch.delete(key)
             else:
                 batch.put(key, value)
-        self._db.write(batch, self._write_options)
+        self._write_durably(batch)
 
     def write_many(self, batches: list[dict[bytes, bytes | None]]) -> None:
         """Apply several batches, in order, as one atomic synced write."""
@@ -73,7 +79,12 @@ class Store:
                     batch.delete(key)
                 else:
                     batch.put(key, value)
+        self._write_durably(batch)
+
+    def _write_durably(self, batch: rocksdict.WriteBatch) -> None:
         self._db.write(batch, self._write_options)
+        if self.sync_writes:
+            self._db.flush_wal(True)
 
     def close(self) -> None:
         self._db.close()
