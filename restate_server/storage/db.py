@@ -51,7 +51,12 @@ class Store:
 
     def scan_range(self, start: bytes, end: bytes) -> Iterator[tuple[bytes, bytes]]:
         """Yield (key, value) for start <= key < end, in key order."""
-        it = self._db.iter()
+        # The bound lets RocksDB stop at ``end``: without it, finding out that the range
+        # is over means stepping to the next live key after it, over every tombstone in
+        # between (dequeued inbox entries of other keys, say).
+        options = rocksdict.ReadOptions()
+        options.set_iterate_upper_bound(end)
+        it = self._db.iter(options)
         it.seek(start)
         while it.valid():
             key = it.key()
