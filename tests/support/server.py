@@ -107,18 +107,25 @@ class _ServerProcess:
 
     # ---- lifecycle ----------------------------------------------------------------------
 
-    def start(self, timeout: float | None = None) -> _ServerProcess:
-        """Start and wait until ready (admin ``/health`` is 200 and the ingress accepts)."""
+    def start(
+        self, timeout: float | None = None, poll_interval: float | None = None
+    ) -> _ServerProcess:
+        """Start and wait until ready (admin ``/health`` is 200 and the ingress accepts).
+
+        ``poll_interval`` is how often readiness is checked (finer when timing startup).
+        """
         self.base_dir.mkdir(parents=True, exist_ok=True)
         self.process.start()
-        self.wait_ready(timeout)
+        self.wait_ready(timeout, poll_interval)
         return self
 
-    def wait_ready(self, timeout: float | None = None) -> None:
+    def wait_ready(self, timeout: float | None = None, poll_interval: float | None = None) -> None:
+        extra = {} if poll_interval is None else {"interval": poll_interval}
         self.process.wait_until(
             self._is_ready,
             self.start_timeout if timeout is None else timeout,
             f"{self.name} ready (admin {self.admin_url}/health, ingress {self.ingress_url})",
+            **extra,
         )
 
     def stop(self, grace: float | None = None) -> int | None:
