@@ -28,9 +28,13 @@ _REASONS = {status.value: status.phrase for status in HTTPStatus}
 
 
 class Request:
-    """What a handler sees: method, raw path (with query), headers and the whole body."""
+    """What a handler sees: method, raw path (with query), headers and the whole body.
 
-    __slots__ = ("_body", "headers", "method", "raw_headers", "raw_path")
+    ``header_list`` keeps every header line in order (names lower-cased), for passing
+    headers on; ``headers`` maps each name to its values joined by ", ".
+    """
+
+    __slots__ = ("body", "header_list", "headers", "method", "raw_path")
 
     def __init__(
         self,
@@ -41,17 +45,16 @@ class Request:
     ) -> None:
         self.method = method
         self.raw_path = raw_path
-        self.raw_headers = raw_headers
+        self.body = body
+        header_list: list[tuple[str, str]] = []
         headers: dict[str, str] = {}
-        for name, value in raw_headers:
-            key = name.decode("latin-1").lower()
-            text = value.decode("latin-1")
-            headers[key] = f"{headers[key]}, {text}" if key in headers else text
+        for raw_name, raw_value in raw_headers:
+            name = raw_name.decode("latin-1").lower()
+            value = raw_value.decode("latin-1")
+            header_list.append((name, value))
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        self.header_list = header_list
         self.headers = headers
-        self._body = body
-
-    async def read(self) -> bytes:
-        return self._body
 
     @property
     def path(self) -> str:
@@ -68,10 +71,6 @@ class Request:
         for name, value in pairs:
             query.setdefault(name, value)
         return query
-
-    @property
-    def body(self) -> bytes:
-        return self._body
 
 
 class Response:

@@ -23,7 +23,7 @@ async def read_json(request: Request) -> Any:
     """The decoded JSON body: 415 without a JSON content type, 400 when it is not JSON."""
     if not _is_json(request.headers.get("content-type")):
         raise ExtractionError(415, "Expected request with `Content-Type: application/json`")
-    body = await request.read()
+    body = request.body
     if not body.strip():
         raise ExtractionError(
             400,

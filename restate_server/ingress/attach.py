@@ -119,7 +119,7 @@ class _Target(msgspec.Struct, rename="camel"):
 
 
 async def _by_body(ingress: Ingress, request: Request, head: str) -> Response:
-    raw = await request.read()
+    raw = request.body
     try:
         target = msgspec.json.decode(raw, type=_Target)
     except msgspec.DecodeError as exc:

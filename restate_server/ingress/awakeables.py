@@ -26,7 +26,7 @@ async def handle(ingress: Ingress, request: Request, rest: list[str], method: st
         invocation_id, kind, index = parse_awakeable_id(raw_id)
     except ValueError as exc:
         raise IngressError(400, f"bad awakeable id '{raw_id}': {exc}") from exc
-    body = await request.read()
+    body = request.body
     if kind == "sign":
         if operation == "resolve":
             command = ResolveAwakeable(invocation_id.to_bytes(), index, value=body)

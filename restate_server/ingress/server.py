@@ -164,10 +164,7 @@ class Ingress:
         raw_id = invocation_id.to_bytes()
 
         headers = [("x-restate-ingress-path", raw_path)]
-        for raw_name, raw_value in request.raw_headers:
-            name = raw_name.decode("latin-1").lower()
-            if name not in _DROPPED_HEADERS:
-                headers.append((name, raw_value.decode("latin-1")))
+        headers.extend(h for h in request.header_list if h[0] not in _DROPPED_HEADERS)
         deferred = Deferred()
         output_content_type = info.output_content_type
         set_if_empty = info.output_set_content_type_if_empty
