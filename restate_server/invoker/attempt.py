@@ -139,15 +139,14 @@ class Attempt:
         initial_journal = task.take_initial_journal()
         store = task.store
         read = partial(read_attempt_input, store, invocation_id, target, eager, initial_journal)
-        durable_read = task.invoker.durable_read
-        if durable_read is None or (initial_journal is not None and info.handler_ty != "Shared"):
+        if initial_journal is not None and info.handler_ty != "Shared":
             # A first attempt with its journal in hand reads at most the state of the key
             # it holds; every write to that state was committed before the action that
             # started it, and nobody else writes it until it runs.
             attempt_input = read()
         else:
             # A replay may find entries written in a batch that is still being synced.
-            attempt_input = await durable_read(read)
+            attempt_input = await task.invoker.durable_read(read)
         if self._aborted:
             raise AttemptAborted()
         entries = attempt_input.entries

@@ -40,11 +40,11 @@ class Invoker:
         default_retry_policy: RetryPolicy,
         cluster_name: str = "localcluster",
         enable_protocol_v7: bool = False,
+        durable_read: DurableRead,
         message_size_limit: int = 32 * 1024 * 1024,
-        durable_read: DurableRead | None = None,
     ) -> None:
         self.store = store
-        # Reads that may only see durable data (see Committer.read); direct when None.
+        # reads that may only see durable data (Committer.read)
         self.durable_read = durable_read
         self.registry = registry
         self.transport = transport
