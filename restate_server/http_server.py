@@ -103,11 +103,13 @@ class Deferred:
     written in the same turn of the event loop.
     """
 
-    __slots__ = ("_callback", "response")
+    __slots__ = ("_callback", "on_abandon", "response")
 
     def __init__(self) -> None:
         self.response: Response | None = None
         self._callback: Callable[[Response], None] | None = None
+        # called if the client goes away before the answer: stop waiting for it
+        self.on_abandon: Callable[[], None] | None = None
 
     def resolve(self, response: Response) -> None:
         if self.response is not None:
@@ -119,6 +121,11 @@ class Deferred:
 
     def then(self, callback: Callable[[Response], None]) -> None:
         self._callback = callback
+
+    def abandon(self) -> None:
+        self._callback = None
+        if self.response is None and self.on_abandon is not None:
+            self.on_abandon()
 
 
 # A handler answers at once, later through a Deferred, or as a coroutine.
@@ -136,7 +143,7 @@ class _HttpProtocol(asyncio.Protocol):
         self._body_size = 0
         self._queue: deque[tuple[Request, bool]] = deque()
         self._busy = False
-        self._closing = False
+        self._waiting: Deferred | None = None  # the answer in progress, if deferred
 
     # ---- asyncio.Protocol
 
@@ -146,6 +153,9 @@ class _HttpProtocol(asyncio.Protocol):
     def connection_lost(self, exc: BaseException | None) -> None:
         self._transport = None
         self._queue.clear()
+        if self._waiting is not None:
+            self._waiting.abandon()
+            self._waiting = None
 
     def data_received(self, data: bytes) -> None:
         try:
@@ -213,6 +223,7 @@ class _HttpProtocol(asyncio.Protocol):
             if isinstance(result, Deferred):
                 if result.response is None:
                     self._busy = True
+                    self._waiting = result
                     result.then(partial(self._answered, keep_alive=keep_alive, head=head))
                     return
                 result = result.response
@@ -236,6 +247,7 @@ class _HttpProtocol(asyncio.Protocol):
         self._answered(response, keep_alive, head)
 
     def _answered(self, response: Response, keep_alive: bool, head: bool = False) -> None:
+        self._waiting = None
         self._write(response, keep_alive, head)
         self._next()
 

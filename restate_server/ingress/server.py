@@ -12,6 +12,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Coroutine
+from functools import partial
 from typing import Any
 from urllib.parse import parse_qs, unquote
 
@@ -177,6 +178,8 @@ class Ingress:
                 deferred.resolve(reply_response(request, answer, output_content_type, set_if_empty))
 
         request_id = self.waiters.register_callback(answered)
+        # the client went away: the invocation goes on (attachable), nobody waits for it
+        deferred.on_abandon = partial(self.waiters.forget, request_id)
         invocation = InvocationRequest(
             invocation_id=raw_id,
             target=target,

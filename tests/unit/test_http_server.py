@@ -104,6 +104,19 @@ async def test_an_answer_after_the_client_left_is_dropped() -> None:
     assert transport.chunks == []
 
 
+async def test_a_client_leaving_abandons_only_the_answer_it_waits_for() -> None:
+    app = _App()
+    protocol, _transport = _connect(app)
+    protocol.data_received(_get("/later1"))
+    abandoned: list[str] = []
+    app.deferred["later1"].on_abandon = lambda: abandoned.append("later1")
+    app.deferred["later1"].resolve(Response(200, b"x"))  # answered: nothing to abandon
+    protocol.data_received(_get("/later2"))
+    app.deferred["later2"].on_abandon = lambda: abandoned.append("later2")
+    protocol.connection_lost(None)
+    assert abandoned == ["later2"]
+
+
 async def test_head_answers_carry_no_body() -> None:
     app = _App()
     protocol, transport = _connect(app)
