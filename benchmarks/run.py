@@ -236,14 +236,14 @@ def summarize(
         return _median(values)
 
     def row(label: str, getter: Callable[[dict[str, Any]], float], higher_better: bool) -> None:
-        ours = metric(left, getter)
-        real = metric(right, getter)
-        if real == real and ours == ours and real and ours:
-            ratio = ours / real if higher_better else real / ours
+        a = metric(left, getter)
+        b = metric(right, getter)
+        if a == a and b == b and a and b:
+            ratio = a / b if higher_better else b / a
         else:
             ratio = float("nan")
-        if ours == ours or real == real:
-            rows.append({"metric": label, "ours": ours, "real": real, "ratio": ratio})
+        if a == a or b == b:  # NaN: no round measured it
+            rows.append({"metric": label, left: a, right: b, "ratio": ratio})
 
     for name in names:
         if name.endswith("c1"):
@@ -270,7 +270,7 @@ def print_table(rows: list[dict[str, Any]], left: str = "ours", right: str = "re
     lines.append("-" * len(lines[0]))
     for r in rows:
         lines.append(
-            f"{r['metric']:34} {_fmt(r['ours']):>12} {_fmt(r['real']):>12} {_fmt(r['ratio']):>8}"
+            f"{r['metric']:34} {_fmt(r[left]):>12} {_fmt(r[right]):>12} {_fmt(r['ratio']):>8}"
         )
     lines.append(
         f"ratio: {left}/{right} for rates, {right}/{left} for times and sizes (higher is better)"
