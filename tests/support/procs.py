@@ -181,9 +181,11 @@ class ManagedProcess:
         ready: Callable[[], bool],
         timeout: float,
         what: str,
-        interval: float = _POLL_INTERVAL,
+        interval: float | None = None,
     ) -> None:
-        """Poll ``ready()`` until it is true; fail early if the process exits."""
+        """Poll ``ready()`` (every ``interval`` s, default 50 ms) until it is true; fail
+        early if the process exits."""
+        interval = _POLL_INTERVAL if interval is None else interval
         deadline = time.monotonic() + timeout
         while True:
             if self._popen is None:

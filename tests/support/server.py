@@ -120,12 +120,11 @@ class _ServerProcess:
         return self
 
     def wait_ready(self, timeout: float | None = None, poll_interval: float | None = None) -> None:
-        extra = {} if poll_interval is None else {"interval": poll_interval}
         self.process.wait_until(
             self._is_ready,
             self.start_timeout if timeout is None else timeout,
             f"{self.name} ready (admin {self.admin_url}/health, ingress {self.ingress_url})",
-            **extra,
+            poll_interval,
         )
 
     def stop(self, grace: float | None = None) -> int | None:
