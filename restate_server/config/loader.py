@@ -19,6 +19,7 @@ from restate_server.config.errors import ConfigError
 from restate_server.config.model import (
     ADMIN_PORT,
     INGRESS_PORT,
+    NODE_PORT,
     AdminOptions,
     Config,
     IngressOptions,
@@ -131,8 +132,19 @@ def _settle(config: Config, given: Mapping[str, Any]) -> Config:
         limit = min(invoker.message_size_limit, network_limit)
     else:
         limit = network_limit
+    invoker_given = given.get("worker", {}).get("invoker", {})
+    pem_file = invoker.request_identity_private_key_pem_file
+    if "request_identity_private_key_pem_file" not in invoker_given:
+        pem_file = config.request_identity_private_key_pem_file
     worker = msgspec.structs.replace(
-        config.worker, invoker=msgspec.structs.replace(invoker, message_size_limit=limit)
+        config.worker,
+        invoker=msgspec.structs.replace(
+            invoker,
+            message_size_limit=limit,
+            request_identity_private_key_pem_file=pem_file,
+            # the real server clamps the leeway to at least a second
+            request_identity_expiration_ms=max(invoker.request_identity_expiration_ms, 1000),
+        ),
     )
     ingress_given = given.get("ingress", {})
     ingress = _settle_listener(
@@ -142,7 +154,18 @@ def _settle(config: Config, given: Mapping[str, Any]) -> Config:
     admin = _settle_listener(
         config.admin, config, admin_given, ADMIN_PORT, "advertised_admin_endpoint"
     )
-    return msgspec.structs.replace(config, worker=worker, ingress=ingress, admin=admin)
+    node_address = config.bind_address
+    if "bind_address" not in given and (config.bind_ip or config.use_random_ports):
+        port = 0 if config.use_random_ports else NODE_PORT
+        node_address = format_bind_address(config.bind_ip or "0.0.0.0", port)
+    return msgspec.structs.replace(
+        config,
+        worker=worker,
+        ingress=ingress,
+        admin=admin,
+        bind_address=node_address,
+        request_identity_private_key_pem_file=None,
+    )
 
 
 def _settle_listener(

@@ -32,6 +32,7 @@ DAY_MS = 86_400_000
 MIB = 1024 * 1024
 INGRESS_PORT = 8080
 ADMIN_PORT = 9070
+NODE_PORT = 5122
 
 
 class _Options(msgspec.Struct, frozen=True, kw_only=True, rename="kebab"):
@@ -66,6 +67,14 @@ class InvokerOptions(_Options):
     # Unless set, ``networking.message-size-limit``; when set, clamped to it.
     message_size_limit: Annotated[int, ByteSize()] = 32 * MIB
     concurrent_invocations_limit: Annotated[int | None, IntRange(1)] = 1000
+    # Request identity: an ed25519 private key (PEM) that signs every request to
+    # deployments. The real server also reads the key at the top level (deprecated
+    # there); the loader moves it here.
+    request_identity_private_key_pem_file: str | None = None
+    # nbf = now - leeway, exp = now + leeway; the real server clamps it to at least 1s.
+    request_identity_expiration_ms: Annotated[int, Duration(nonzero=True)] = msgspec.field(
+        default=60_000, name="request-identity-expiration"
+    )
 
 
 class WorkerOptions(_Options):
@@ -141,6 +150,19 @@ class Config(_Options):
     default_num_partitions: Annotated[int, IntRange(1, 65535)] = 24
     log_filter: str = "warn,restate=info"
     log_format: Annotated[str, Choice("pretty", "compact", "json")] = "pretty"
+    log_disable_ansi_codes: bool = False
+    # The node address: GET /metrics (Prometheus) and /health.
+    bind_address: Annotated[str, BindAddress(NODE_PORT)] = f"0.0.0.0:{NODE_PORT}"
+    disable_prometheus: bool = False
+    # How long running attempts may take to finish or suspend after SIGTERM/SIGINT.
+    shutdown_timeout_ms: Annotated[int, Duration()] = msgspec.field(
+        default=60_000, name="shutdown-timeout"
+    )
+    # OTLP (gRPC) collector for runtime traces, e.g. http://localhost:4317; off when unset.
+    tracing_endpoint: str | None = None
+    tracing_filter: str = "info"
+    # Deprecated location of worker.invoker.request-identity-private-key-pem-file.
+    request_identity_private_key_pem_file: str | None = None
     # Inherited by [ingress] and [admin] when they do not set their own.
     bind_ip: Annotated[str | None, IpAddress()] = None
     use_random_ports: bool | None = None
@@ -162,6 +184,9 @@ class Config(_Options):
     ingress: IngressOptions = msgspec.field(default_factory=IngressOptions)
     networking: NetworkingOptions = msgspec.field(default_factory=NetworkingOptions)
     log_server: LogServerOptions = msgspec.field(default_factory=LogServerOptions)
+
+    def node_bind_host_port(self) -> tuple[str, int]:
+        return parse_bind_address(self.bind_address, NODE_PORT)
 
     @property
     def storage(self) -> StorageSettings:

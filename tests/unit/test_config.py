@@ -32,7 +32,10 @@ REAL_KEYS = {
     "worker.invoker.inactivity-timeout", "worker.invoker.abort-timeout",
     "worker.invoker.message-size-warning", "worker.invoker.message-size-limit",
     "worker.invoker.concurrent-invocations-limit", "networking.message-size-limit",
-    "log-server.rocksdb-disable-wal-fsync",
+    "log-server.rocksdb-disable-wal-fsync", "bind-address", "disable-prometheus",
+    "shutdown-timeout", "tracing-endpoint", "tracing-filter", "log-disable-ansi-codes",
+    "worker.invoker.request-identity-private-key-pem-file",
+    "worker.invoker.request-identity-expiration",
     *(
         f"{section}.{key}"
         for section in ("ingress", "admin")
@@ -99,6 +102,41 @@ def test_defaults_match_the_real_server() -> None:
     assert config.admin.advertised_admin_endpoint is None
     assert config.experimental_enable_protocol_v7 is False
     assert config.storage.sync_writes is True
+
+
+def test_node_address_metrics_shutdown_and_tracing_defaults() -> None:
+    config = load()
+    assert config.bind_address == "0.0.0.0:5122"
+    assert config.node_bind_host_port() == ("0.0.0.0", 5122)
+    assert config.disable_prometheus is False
+    assert config.shutdown_timeout_ms == 60_000
+    assert config.tracing_endpoint is None
+    assert config.worker.invoker.request_identity_private_key_pem_file is None
+    assert config.worker.invoker.request_identity_expiration_ms == 60_000
+
+
+def test_node_address_follows_bind_ip_and_random_ports() -> None:
+    assert load({"RESTATE_BIND_ADDRESS": "127.0.0.1:15122"}).bind_address == "127.0.0.1:15122"
+    assert load({"RESTATE_BIND_IP": "127.0.0.1"}).bind_address == "127.0.0.1:5122"
+    assert load({"RESTATE_USE_RANDOM_PORTS": "true"}).node_bind_host_port()[1] == 0
+
+
+def test_request_identity_key_at_the_deprecated_top_level_moves_to_the_invoker() -> None:
+    top = load({"RESTATE_REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE": "/keys/a.pem"})
+    assert top.worker.invoker.request_identity_private_key_pem_file == "/keys/a.pem"
+    assert top.request_identity_private_key_pem_file is None
+    both = load(
+        {
+            "RESTATE_REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE": "/keys/a.pem",
+            "RESTATE_WORKER__INVOKER__REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE": "/keys/b.pem",
+        }
+    )
+    assert both.worker.invoker.request_identity_private_key_pem_file == "/keys/b.pem"
+
+
+def test_request_identity_expiration_is_at_least_a_second() -> None:
+    config = load({"RESTATE_WORKER__INVOKER__REQUEST_IDENTITY_EXPIRATION": "10ms"})
+    assert config.worker.invoker.request_identity_expiration_ms == 1000
 
 
 def test_loaded_defaults_equal_a_directly_built_config() -> None:
