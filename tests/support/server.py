@@ -45,6 +45,7 @@ class _ServerProcess:
         env: Mapping[str, str] | None = None,
         ingress_port: int | None = None,
         admin_port: int | None = None,
+        node_port: int | None = None,
         name: str | None = None,
         start_timeout: float = START_TIMEOUT,
         stop_grace: float = 10.0,
@@ -53,9 +54,12 @@ class _ServerProcess:
         self.log_dir = Path(log_dir)
         if name is not None:
             self.name = name
-        ports = free_ports(2)
+        ports = free_ports(3)
         self.ingress_port = ingress_port or ports[0]
         self.admin_port = admin_port or ports[1]
+        # the node address (metrics; the real server's message fabric): never the default
+        # 5122, which another process may hold
+        self.node_port = node_port or ports[2]
         self.start_timeout = start_timeout
         self.extra_env = dict(env or {})
         full_env = _clean_environ()
@@ -81,12 +85,18 @@ class _ServerProcess:
             "RESTATE_BASE_DIR": str(self.base_dir),
             "RESTATE_INGRESS__BIND_ADDRESS": f"{LOOPBACK}:{self.ingress_port}",
             "RESTATE_ADMIN__BIND_ADDRESS": f"{LOOPBACK}:{self.admin_port}",
+            "RESTATE_BIND_ADDRESS": f"{LOOPBACK}:{self.node_port}",
         }
 
     def _is_ready(self) -> bool:
         return http_status(f"{self.admin_url}/health") == 200 and port_accepts(self.ingress_port)
 
     # ---- addresses ----------------------------------------------------------------------
+
+    @property
+    def node_url(self) -> str:
+        """The node address: ``/metrics``."""
+        return f"http://{LOOPBACK}:{self.node_port}"
 
     @property
     def admin_url(self) -> str:
@@ -191,8 +201,8 @@ class RestateServerProcess(_ServerProcess):
 class RealRestateServerProcess(_ServerProcess):
     """The real restate-server 1.7.12 binary from ``.tools/node`` (npm package).
 
-    Besides the shared variables it needs its node-to-node ("message fabric") port
-    (``RESTATE_BIND_ADDRESS``, default 5122, so two instances would clash), a fixed node
+    Besides the shared variables (the node port serves its node-to-node "message fabric"
+    besides ``/metrics``) it needs an advertised node address, a fixed node
     name (its data lives in ``<base dir>/<node name>`` and must not change across restarts)
     and TCP-only listeners (by default it also opens unix sockets under the base dir, whose
     paths can exceed the 108-byte limit in deep tmp dirs). Telemetry is switched off.
@@ -206,12 +216,10 @@ class RealRestateServerProcess(_ServerProcess):
         log_dir: Path,
         *,
         tools: NodeTools | None = None,
-        node_port: int | None = None,
         node_name: str = "n1",
         **kwargs: Any,
     ) -> None:
         self.tools = tools or find_node_tools()
-        self.node_port = node_port or free_ports(1)[0]
         self.node_name = node_name
         super().__init__(base_dir, log_dir, **kwargs)
 
@@ -223,7 +231,6 @@ class RealRestateServerProcess(_ServerProcess):
         env.update(
             {
                 "RESTATE_NODE_NAME": self.node_name,
-                "RESTATE_BIND_ADDRESS": f"{LOOPBACK}:{self.node_port}",
                 "RESTATE_ADVERTISED_ADDRESS": f"http://{LOOPBACK}:{self.node_port}/",
                 "RESTATE_LISTEN_MODE": "tcp",
                 "RESTATE_DISABLE_TELEMETRY": "true",
