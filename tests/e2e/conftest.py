@@ -9,7 +9,8 @@
 Factories (each call starts one more process; all of them are stopped at teardown):
 
 - ``ts_endpoint(app_path=TS_APP, *, port=None, env=None, name=None, start=True) -> TsEndpoint``
-- ``py_endpoint(module_path=PY_APP, *, port=None, env=None, name=None, start=True) -> PyEndpoint``
+- ``py_endpoint(module_path=PY_APP, *, port=None, env=None, name=None, start=True,
+  python=None) -> PyEndpoint``
 - ``sdk_endpoint(*, env=None, name="sdk", ...) -> PyEndpoint``: the same services on restate_sdk
 - ``endpoint``: the test services, parametrized over the TS SDK, the official SDK and ours
 - ``server(*, env=None, base_dir=None, name=None, start=True, **kw) -> RestateServerProcess``
@@ -137,8 +138,11 @@ def py_endpoint(e2e_dir: Path, _started: _Started) -> Callable[..., PyEndpoint]:
         env: Mapping[str, str] | None = None,
         name: str | None = None,
         start: bool = True,
+        python: str | None = None,
     ) -> PyEndpoint:
-        ep = _started.add(PyEndpoint(module_path, port, env, work_dir=e2e_dir, name=name))
+        ep = _started.add(
+            PyEndpoint(module_path, port, env, work_dir=e2e_dir, name=name, python=python)
+        )
         return ep.start() if start else ep
 
     return start

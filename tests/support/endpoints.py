@@ -164,7 +164,8 @@ class PyEndpoint(_SdkEndpoint):
     """An official-Python-SDK endpoint: ``python -m hypercorn <module>:app`` on h2c.
 
     ``module_path`` is the ``.py`` file defining ``app = restate.app([...])``; hypercorn
-    runs in that file's directory and imports it by its stem.
+    runs in that file's directory and imports it by its stem, with ``python`` (default:
+    the test runner's interpreter).
     """
 
     kind = "py"
@@ -179,12 +180,13 @@ class PyEndpoint(_SdkEndpoint):
         app_name: str = "app",
         name: str | None = None,
         start_timeout: float = START_TIMEOUT,
+        python: str | None = None,
     ) -> None:
         super().__init__(work_dir, port, env, name, start_timeout)
         self.module_path = Path(module_path).resolve()
         self.env.setdefault("PYTHONUNBUFFERED", "1")
         argv = [
-            sys.executable,
+            python or sys.executable,
             "-m",
             "hypercorn",
             "--bind",

@@ -185,12 +185,19 @@ def _our_server_argv() -> list[str]:
 
 
 class RestateServerProcess(_ServerProcess):
-    """Our server (``restate-server`` console script, entry point restate_server.main:main)."""
+    """Our server (``restate-server`` console script, entry point restate_server.main:main);
+    ``command`` runs another copy, e.g. one installed in a clean virtualenv."""
 
     name = "our-server"
 
+    def __init__(
+        self, base_dir: Path, log_dir: Path, *, command: list[str] | None = None, **kwargs: Any
+    ) -> None:
+        self.command = command
+        super().__init__(base_dir, log_dir, **kwargs)
+
     def _argv(self) -> list[str]:
-        return _our_server_argv()
+        return list(self.command) if self.command else _our_server_argv()
 
     def _base_env(self) -> dict[str, str]:
         env = super()._base_env()
