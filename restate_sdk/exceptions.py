@@ -20,7 +20,8 @@ class TerminalError(Exception):
         super().__init__(message)
         self.message = message
         self.status_code = status_code
-        self.metadata = metadata or {}
+        # None when there is none, as in the official SDK (also for a received failure)
+        self.metadata = metadata
 
 
 class RetryableError(Exception):

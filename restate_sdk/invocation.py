@@ -66,6 +66,8 @@ class AttemptFailure(Exception):
 
 
 def _failure_of(error: TerminalError) -> pm.Failure:
+    if not error.metadata:
+        return pm.Failure(code=error.status_code, message=error.message)
     return pm.Failure(
         code=error.status_code,
         message=error.message,
@@ -76,7 +78,8 @@ def _failure_of(error: TerminalError) -> pm.Failure:
 def _raise_failure(notification: Any) -> None:
     failure = notification.failure
     if failure is not None:
-        raise TerminalError(failure.message, failure.code)
+        metadata = {m.key: m.value for m in failure.metadata} if failure.metadata else None
+        raise TerminalError(failure.message, failure.code, metadata)
 
 
 class Engine:

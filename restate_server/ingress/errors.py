@@ -53,6 +53,7 @@ def error_response(
     *,
     invocation_id: str | None = None,
     expires: str | None = None,
+    metadata: tuple[tuple[str, str], ...] | None = None,
 ) -> Response:
     headers: dict[str, str] = {}
     if invocation_id is not None:
@@ -61,11 +62,12 @@ def error_response(
         headers["idempotency-expires"] = expires
     headers["x-restate-error-source"] = source
     headers["content-type"] = "application/json"
-    body = json.dumps(
-        {"code": status, "message": message, "source": source},
-        ensure_ascii=False,
-        separators=(",", ":"),
-    ).encode()
+    fields: dict[str, object] = {"code": status, "message": message}
+    if metadata:
+        # a failed outcome's metadata, already sorted by key like the real server's map
+        fields["metadata"] = dict(metadata)
+    fields["source"] = source
+    body = json.dumps(fields, ensure_ascii=False, separators=(",", ":")).encode()
     return Response(status=_http_status(status), body=body, headers=cors_headers(request, headers))
 
 

@@ -33,6 +33,7 @@ def reply_response(
             "invocation",
             invocation_id=invocation_id,
             expires=expires,
+            metadata=failure.metadata,
         )
     body = outcome.value or b""
     headers = {"x-restate-id": invocation_id}

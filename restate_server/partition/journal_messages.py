@@ -14,7 +14,13 @@ def input_entry(argument: bytes, headers: list[tuple[str, str]]) -> tuple[int, b
 
 
 def _to_pm_failure(failure: Failure) -> pm.Failure:
-    return pm.Failure(code=failure.code, message=failure.message)
+    if failure.metadata is None:
+        return pm.Failure(code=failure.code, message=failure.message)
+    return pm.Failure(
+        code=failure.code,
+        message=failure.message,
+        metadata=[pm.FailureMetadata(key=k, value=v) for k, v in failure.metadata],
+    )
 
 
 def notification(
@@ -51,6 +57,25 @@ def outcome_notification(
 
 
 def failure_from_pm(failure: pm.Failure | None) -> Failure | None:
+    """The stored form of an SDK's failure, metadata in the SDK's order (run, signals)."""
     if failure is None:
         return None
-    return Failure(failure.code, failure.message)
+    if not failure.metadata:
+        return Failure(failure.code, failure.message)
+    pairs = tuple((entry.key, entry.value) for entry in failure.metadata)
+    return Failure(failure.code, failure.message, pairs)
+
+
+def outcome_failure_from_pm(failure: pm.Failure | None) -> Failure | None:
+    """An invocation's failed outcome: metadata becomes a map, sorted by key.
+
+    The real server keeps an outcome's metadata as a map (ingress bodies, attach and call
+    completions list the keys sorted); a repeated key keeps its last value here, where the
+    real server 1.7.12 panics.
+    """
+    if failure is None:
+        return None
+    if not failure.metadata:
+        return Failure(failure.code, failure.message)
+    by_key = {entry.key: entry.value for entry in failure.metadata}
+    return Failure(failure.code, failure.message, tuple(sorted(by_key.items())))

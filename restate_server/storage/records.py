@@ -15,6 +15,11 @@ import msgspec
 class Failure(msgspec.Struct, array_like=True, frozen=True, gc=False):
     code: int
     message: str
+    # Protocol V6 Failure.metadata as (key, value) pairs; None (not empty) when there is none,
+    # so the common case allocates nothing. An invocation's outcome keeps them sorted by key
+    # with unique keys (the real server turns them into a map there); journal notifications
+    # (run, awakeable, signal) keep the SDK's order.
+    metadata: tuple[tuple[str, str], ...] | None = None
 
 
 class Outcome(msgspec.Struct, array_like=True, frozen=True, gc=False):
