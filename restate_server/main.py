@@ -11,7 +11,7 @@ import sys
 import click
 
 from restate_server.config import ConfigError, dump_config, load_config
-from restate_server.logging_setup import configure_logging
+from restate_server.logs import configure_logging
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -51,7 +51,7 @@ def main(
     if dump_config:
         click.echo(dump_config_text(config))
         return
-    configure_logging(config.log_filter)
+    configure_logging(config.log_filter, config.log_format, config.log_disable_ansi_codes)
     _run(config)
 
 
@@ -74,6 +74,7 @@ def _run(config: object) -> None:
 
 async def _serve(config: object) -> None:
     from restate_server import gc_tuning
+    from restate_server.request_identity import RequestIdentityKeyError
     from restate_server.server import Server
 
     server = Server(config)
@@ -83,7 +84,7 @@ async def _serve(config: object) -> None:
         loop.add_signal_handler(sig, stop.set)
     try:
         await server.start()
-    except OSError as exc:
+    except (OSError, RequestIdentityKeyError) as exc:
         logging.getLogger("restate_server").error("cannot start: %s", exc)
         await server.stop()
         sys.exit(1)

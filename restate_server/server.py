@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from restate_server.http_server import serve
 from restate_server.ingress.server import Ingress, start_ingress
@@ -30,6 +30,9 @@ from restate_server.partition.waiters import Waiters
 from restate_server.storage import keys
 from restate_server.storage.committer import Committer
 from restate_server.storage.db import Store
+
+if TYPE_CHECKING:
+    from restate_server.request_identity import RequestSigner
 
 log = logging.getLogger("restate_server")
 
@@ -75,6 +78,8 @@ class Server:
         from restate_server.schema.registry import SchemaDefaults, SchemaRegistry
 
         config = self.config
+        # first: a bad key file stops the start before anything is opened
+        request_signer = self._request_signer()
         loop = asyncio.get_running_loop()
         data_dir = os.path.join(config.base_dir, "db")
         self.store = store = Store(data_dir, sync_writes=config.storage.sync_writes)
@@ -111,6 +116,7 @@ class Server:
             cluster_name=config.cluster_name,
             enable_protocol_v7=config.experimental_enable_protocol_v7,
             durable_read=committer.read,
+            request_signer=request_signer,
         )
         waiters = self.waiters
 
@@ -161,7 +167,11 @@ class Server:
         admin_state = AdminState(
             registry=registry,
             discover=lambda uri, **kw: discover(
-                uri, http_get=http_get, cluster_name=config.cluster_name, **kw
+                uri,
+                http_get=http_get,
+                cluster_name=config.cluster_name,
+                request_signer=request_signer,
+                **kw,
             ),
             version=SERVER_VERSION,
             ingress_endpoint=advertised,
@@ -177,6 +187,18 @@ class Server:
             *self.admin_address,
             table.count,
             data_dir,
+        )
+
+    def _request_signer(self) -> RequestSigner | None:
+        """The request identity signer; raises ``RequestIdentityKeyError`` on a bad key file."""
+        options = self.config.worker.invoker
+        if not options.request_identity_private_key_pem_file:
+            return None
+        # imports ``cryptography``: only paid when a key is configured
+        from restate_server.request_identity import load_request_signer
+
+        return load_request_signer(
+            options.request_identity_private_key_pem_file, options.request_identity_expiration_ms
         )
 
     def _partition_count(self, store: Store) -> int:

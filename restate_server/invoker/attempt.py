@@ -27,6 +27,7 @@ from restate_server.partition.commands import (
     JournalCommand,
     ProposeRunCompletion,
 )
+from restate_server.partition.journal_messages import failure_from_pm
 from restate_server.protocol import messages as pm
 from restate_server.protocol.errors import ProtocolError
 from restate_server.protocol.framing import (
@@ -37,7 +38,6 @@ from restate_server.protocol.framing import (
 )
 from restate_server.protocol.ids import InvocationId
 from restate_server.protocol.versions import invocation_content_type
-from restate_server.storage.records import Failure
 
 if TYPE_CHECKING:
     from restate_server.invoker.invocation_task import InvocationTask
@@ -178,6 +178,11 @@ class Attempt:
             headers.append(("x-restate-service-key", quote(target.key, safe="")))
         headers.append(("x-restate-cluster-name", task.invoker.cluster_name))
         headers.extend(deployment.additional_headers.items())
+        signer = task.invoker.request_signer
+        if signer is not None:
+            # aud is the path below the deployment URI; sub the key (objects, workflows)
+            aud = f"/invoke/{target.service}/{target.handler}"
+            headers.extend(signer.headers(aud, target.key))
 
         request_response = (
             deployment.protocol_type == "RequestResponse" or info.inactivity_timeout_ms == 0
@@ -302,16 +307,13 @@ class Attempt:
             self.journaled_commands += 1
             return None
         if type_id == pm.ProposeRunCompletionMessage.TYPE:
-            failure = None
-            if message.failure is not None:
-                failure = Failure(message.failure.code, message.failure.message)
             self._forward(
                 ProposeRunCompletion(
                     task.invocation_id,
                     self.epoch,
                     message.result_completion_id,
                     message.value,
-                    failure,
+                    failure_from_pm(message.failure),
                     requested_ack=bool(flags & REQUESTED_ACK) and version >= 7,
                 )
             )

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from restate_server.invoker.invocation_task import InvocationTask
 from restate_server.invoker.retry import RetryPolicy
@@ -23,6 +23,9 @@ from restate_server.partition.actions import (
 )
 from restate_server.partition.processor import PartitionProcessor
 from restate_server.storage.db import Store
+
+if TYPE_CHECKING:
+    from restate_server.request_identity import RequestSigner
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +45,7 @@ class Invoker:
         enable_protocol_v7: bool = False,
         durable_read: DurableRead,
         message_size_limit: int = 32 * 1024 * 1024,
+        request_signer: RequestSigner | None = None,
     ) -> None:
         self.store = store
         # reads that may only see durable data (Committer.read)
@@ -53,6 +57,8 @@ class Invoker:
         self.cluster_name = cluster_name
         self.enable_protocol_v7 = enable_protocol_v7
         self.message_size_limit = message_size_limit
+        # signs every attempt's request when a request identity key is configured
+        self.request_signer = request_signer
         self.tasks: dict[bytes, InvocationTask] = {}
 
     def perform(self, action: Action) -> None:

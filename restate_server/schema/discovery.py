@@ -13,13 +13,16 @@ import asyncio
 import http
 import os
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 import msgspec
 
 from restate_server.schema import manifest
 from restate_server.schema.errors import DiscoveryError, TransportError
+
+if TYPE_CHECKING:
+    from restate_server.request_identity import RequestSigner
 
 Headers = list[tuple[str, str]]
 # (url, request headers, use_http_11) -> (status, response headers, body)
@@ -34,6 +37,8 @@ DEFAULT_RETRY_DELAYS: tuple[float, ...] = (0.1, 0.2, 0.4, 0.8)
 _RETRYABLE_STATUSES = frozenset({408, 429, 500, 502, 503, 504})
 # TS SDK <= 1.2 advertised a wrong max protocol version; the real server caps it to 1
 _TS_SDK_BAD_MAX = tuple(f"restate-sdk-typescript/1.{minor}." for minor in (0, 1, 2))
+# the audience of signed discovery requests: the path below the deployment URI
+DISCOVER_PATH = "/discover"
 
 
 class DiscoveryResult(msgspec.Struct, kw_only=True):
@@ -94,11 +99,16 @@ async def _fetch(
     use_http_11: bool,
     http_get: HttpGet,
     retry_delays: Sequence[float],
+    request_signer: RequestSigner | None = None,
 ) -> tuple[list[tuple[str, str]], bytes]:
     delays = iter(retry_delays)
     while True:
+        attempt_headers = headers
+        if request_signer is not None:
+            # signed per attempt, as the real server does: a retry gets a fresh token
+            attempt_headers = headers + request_signer.headers(DISCOVER_PATH)
         try:
-            return await _attempt(uri, url, headers, use_http_11, http_get)
+            return await _attempt(uri, url, attempt_headers, use_http_11, http_get)
         except DiscoveryError as error:
             delay = next(delays, None) if error.retryable else None
             if delay is None:
@@ -160,6 +170,7 @@ async def discover(
     http_get: HttpGet | None = None,
     cluster_name: str = "localcluster",
     retry_delays: Sequence[float] = DEFAULT_RETRY_DELAYS,
+    request_signer: RequestSigner | None = None,
 ) -> DiscoveryResult:
     """Fetch and check the manifest of the endpoint at ``uri`` (a normalised base URI)."""
     if http_get is None:
@@ -167,7 +178,7 @@ async def discover(
     headers = [("accept", manifest.MANIFEST_ACCEPT), ("x-restate-cluster-name", cluster_name)]
     headers.extend((additional_headers or {}).items())
     response_headers, body = await _fetch(
-        uri, discover_url(uri), headers, use_http_11, http_get, retry_delays
+        uri, discover_url(uri), headers, use_http_11, http_get, retry_delays, request_signer
     )
 
     content_type = _header(response_headers, "content-type")

@@ -11,6 +11,8 @@ Environment:
     SIDE_EFFECTS_FILE  Steps appends "<tag> stepN" lines here (skipped when unset)
     GATE_DIR           Steps/threeSteps creates GATE_DIR/<tag>.waiting when step3 starts, then
                        waits for the file GATE_DIR/<tag> before recording step3
+    IDENTITY_KEY       serve only requests signed by this request identity key
+                       (``publickeyv1_...``); others get 401
 """
 
 from __future__ import annotations
@@ -465,5 +467,6 @@ app = restate.app(
         retry_kill,
         retry_pause,
         nondeterministic,
-    ]
+    ],
+    identity_keys=[os.environ["IDENTITY_KEY"]] if os.environ.get("IDENTITY_KEY") else None,
 )

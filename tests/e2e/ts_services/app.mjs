@@ -7,6 +7,8 @@
 //   SIDE_EFFECTS_FILE          Steps appends "<tag> stepN" lines here (skipped when unset)
 //   GATE_DIR                   Steps/threeSteps creates GATE_DIR/<tag>.waiting when step3 starts, then
 //                              waits for the file GATE_DIR/<tag> before recording step3
+//   IDENTITY_KEY               serve only requests signed by this request identity key
+//                              (publickeyv1_...); others get 401
 import { createRequire } from "node:module";
 import * as fs from "node:fs";
 import * as http from "node:http";
@@ -363,6 +365,7 @@ const endpoint = restate
   .bind(retryKill)
   .bind(retryPause)
   .bind(nondeterministic);
+if (process.env.IDENTITY_KEY) endpoint.withIdentityV1(process.env.IDENTITY_KEY);
 
 // HTTP1=1 serves HTTP/1.1 in request/response mode (register with use_http_11).
 const useHttp1 = process.env.HTTP1 === "1";
