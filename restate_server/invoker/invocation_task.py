@@ -13,9 +13,11 @@ import logging
 import time
 from typing import TYPE_CHECKING, Any
 
+from restate_server.durations import format_duration
 from restate_server.invoker.attempt import Attempt
 from restate_server.invoker.errors import AttemptAborted, AttemptError
 from restate_server.invoker.retry import RetryPolicy
+from restate_server.logs import invocation_fields
 from restate_server.partition.actions import InvokeAttempt
 from restate_server.partition.commands import AttemptFailed
 from restate_server.protocol.ids import invocation_id_str
@@ -57,6 +59,9 @@ class InvocationTask:
         self.last_attempt_server: str | None = None
         self._aborted = False
         self._runner: asyncio.Task[None] | None = None
+        # attempts made by this task (1 for the first); retries of a previous server run
+        # are not counted, as in the real server
+        self.attempt_number = 0
 
     def start(self) -> None:
         self._runner = asyncio.get_running_loop().create_task(self._run())
@@ -117,6 +122,13 @@ class InvocationTask:
         journal, self.initial_journal = self.initial_journal, None
         return journal
 
+    def log_extra(self, **more: Any) -> dict[str, Any]:
+        """``extra`` for a log line about this invocation and its current attempt."""
+        target = self.target
+        return invocation_fields(
+            self.invocation_id_str, target.service, target.handler, self.attempt_number, **more
+        )
+
     def on_attempt_started(self, deployment_id: str) -> None:
         self.last_start_at = int(time.time() * 1000)
         self.last_attempt_deployment_id = deployment_id
@@ -131,6 +143,7 @@ class InvocationTask:
             while not self._aborted:
                 attempt = Attempt(self, retries_since_progress)
                 self.attempt = attempt
+                self.attempt_number += 1
                 try:
                     await attempt.run()
                     return
@@ -143,7 +156,7 @@ class InvocationTask:
                     attempt.abort_stream_quietly()
                     raise
                 except Exception as exc:  # a bug must not take the invoker down
-                    log.exception("attempt of %s crashed", self.invocation_id_str)
+                    log.exception("Invocation attempt crashed", extra=self.log_extra())
                     failure = AttemptError(f"internal error: {exc}")
                 finally:
                     self.last_attempt_server = attempt.sdk_server or self.last_attempt_server
@@ -155,7 +168,7 @@ class InvocationTask:
                     # nothing ran, so this is no failed attempt; send it again now.
                     refused_in_row += 1
                     if refused_in_row <= MAX_IMMEDIATE_RESENDS:
-                        log.debug("invocation %s refused, resending", self.invocation_id_str)
+                        log.debug("Endpoint refused the stream, resending", extra=self.log_extra())
                         continue
                 refused_in_row = 0
                 if attempt.journaled_commands:
@@ -164,12 +177,6 @@ class InvocationTask:
                 retries_since_progress += 1
                 self.retry_count += 1
                 self.last_failure = failure
-                log.info(
-                    "invocation %s attempt failed (%s): %s",
-                    self.invocation_id_str,
-                    failure.code,
-                    failure.message,
-                )
                 if not await self._backoff(failure):
                     return
         finally:
@@ -183,7 +190,14 @@ class InvocationTask:
         else:
             delay = policy.delay_ms(self.retry_count)
             pause = policy.on_max_attempts != "kill"
+        if failure.retry_after_ms is not None and delay is not None:
+            delay = failure.retry_after_ms
+        error = f"[{failure.code}] {failure.message}"
         if delay is None:
+            log.warning(
+                "Error when executing the invocation, not going to retry.",
+                extra=self.log_extra(error=error),
+            )
             self.processor.submit(
                 AttemptFailed(
                     self.invocation_id,
@@ -193,8 +207,11 @@ class InvocationTask:
                 )
             )
             return False
-        if failure.retry_after_ms is not None:
-            delay = failure.retry_after_ms
+        log.warning(
+            "Invocation error, retrying in %s.",
+            format_duration(delay),
+            extra=self.log_extra(error=error),
+        )
         self.next_retry_at = int(time.time() * 1000) + delay
         await asyncio.sleep(delay / 1000)
         return not self._aborted

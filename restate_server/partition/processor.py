@@ -17,6 +17,7 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from restate_server.logs.fields import FIELDS, INVOCATION_ID
 from restate_server.partition.actions import Action, FailAttempt, RegisterTimer, Shuffle
 from restate_server.partition.commands import (
     AppendNotification,
@@ -33,6 +34,7 @@ from restate_server.partition.commands import (
 )
 from restate_server.partition.state_machine import StateMachine
 from restate_server.partition.timer_service import TimerService
+from restate_server.protocol.ids import invocation_id_str
 from restate_server.storage import keys
 from restate_server.storage.committer import Committer
 from restate_server.storage.db import Store
@@ -46,6 +48,13 @@ Done = Callable[[], None] | None
 
 MAX_GROUP = 512
 MAX_IN_FLIGHT = 4
+
+
+def _command_fields(command: Command) -> dict[str, Any]:
+    invocation_id = getattr(command, "invocation_id", None)
+    if not isinstance(invocation_id, bytes):
+        return {}
+    return {FIELDS: {INVOCATION_ID: invocation_id_str(invocation_id)}}
 
 
 class _Pending:
@@ -169,7 +178,13 @@ class PartitionProcessor:
                 txn.release()
             except Exception:
                 txn.rollback()
-                log.exception("partition %s failed to apply %s", self.partition_id, command)
+                # the command's name only: its fields hold user data (bodies, state, keys)
+                log.exception(
+                    "partition %s failed to apply a %s command",
+                    self.partition_id,
+                    type(command).__name__,
+                    extra=_command_fields(command),
+                )
                 if isinstance(command, JournalCommand):
                     actions.append(
                         FailAttempt(command.invocation_id, command.epoch, 500, "internal error")
