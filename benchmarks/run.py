@@ -41,6 +41,11 @@ RESULTS_DIR = HERE / "results"
 STARTUP_POLL_S = 0.005
 
 JSON_HEADERS = {"content-type": "application/json"}
+DEFAULT_SERVERS = "ours,real"
+# server kinds besides "ours" and "real": ours with some settings, for A/B runs of a feature
+SERVER_VARIANTS: dict[str, dict[str, str]] = {
+    "ours-nometrics": {"RESTATE_DISABLE_PROMETHEUS": "true"},
+}
 
 
 @dataclass
@@ -159,7 +164,8 @@ async def _bench_server(
     only: list[str],
 ) -> dict[str, Any]:
     base_dir = work_dir / f"{kind}-{time.monotonic_ns()}"
-    cls = RestateServerProcess if kind == "ours" else RealRestateServerProcess
+    cls = RealRestateServerProcess if kind == "real" else RestateServerProcess
+    env = {**env, **SERVER_VARIANTS.get(kind, {})}
     server = cls(base_dir, work_dir, env=env, name=f"bench-{kind}")
     started = time.perf_counter()
     server.start(poll_interval=STARTUP_POLL_S)
@@ -346,8 +352,10 @@ async def main_async(args: argparse.Namespace) -> int:
     finally:
         endpoint.stop()
         shutil.rmtree(work_dir, ignore_errors=True)
-    rows = summarize(rounds, scale)
-    table = print_table(rows)
+    # the table compares the first two servers given (ours and real by default)
+    left, right = (servers[0], servers[1]) if len(servers) >= 2 else ("ours", "real")
+    rows = summarize(rounds, scale, left, right)
+    table = print_table(rows, left, right)
     sdk_rows: list[dict[str, Any]] = []
     sdk_table = ""
     sdk_rounds: dict[str, list[dict[str, Any]]] = {}
@@ -359,6 +367,8 @@ async def main_async(args: argparse.Namespace) -> int:
         sdk_table = print_table(sdk_rows, "restate_sdk", "official")
     RESULTS_DIR.mkdir(exist_ok=True)
     stem = "smoke" if args.smoke else "latest"
+    if args.servers != DEFAULT_SERVERS:
+        stem = f"{stem}-{'-vs-'.join(servers)}"  # an A/B of variants keeps latest.json
     payload = {
         "rows": rows,
         "rounds": rounds,
@@ -407,7 +417,11 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="tiny run: checks that it works")
     parser.add_argument("--rounds", type=int, default=3, help="A/B rounds per server")
     parser.add_argument("--scale", type=float, default=1.0, help="multiply request counts")
-    parser.add_argument("--servers", default="ours,real", help="comma list of ours,real")
+    parser.add_argument(
+        "--servers",
+        default=DEFAULT_SERVERS,
+        help="comma list of ours, real and variants of ours: " + ", ".join(SERVER_VARIANTS),
+    )
     parser.add_argument(
         "--sdk-table",
         action=argparse.BooleanOptionalAction,

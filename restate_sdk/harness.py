@@ -51,6 +51,8 @@ def _server_env(
         "RESTATE_BASE_DIR": base_dir,
         "RESTATE_INGRESS__BIND_ADDRESS": f"127.0.0.1:{ingress}",
         "RESTATE_ADMIN__BIND_ADDRESS": f"127.0.0.1:{admin}",
+        # the node address (/metrics): never the shared default 5122
+        "RESTATE_BIND_ADDRESS": f"127.0.0.1:{_free_port()}",
         "RESTATE_LOG_FILTER": "warn",
         "RESTATE_DEFAULT_NUM_PARTITIONS": "1",
     }

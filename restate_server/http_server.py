@@ -16,6 +16,7 @@ from collections import deque
 from collections.abc import Awaitable, Callable
 from functools import partial
 from http import HTTPStatus
+from typing import Protocol
 from urllib.parse import parse_qsl, unquote
 
 import httptools
@@ -132,9 +133,19 @@ class Deferred:
 Handler = Callable[[Request], "Response | Deferred | Awaitable[Response]"]
 
 
+class ConnectionObserver(Protocol):
+    """Told about every connection (the ingress's connection metrics)."""
+
+    def connection_made(self) -> None: ...
+
+    def connection_dropped(self, status: str) -> None: ...
+
+
 class _HttpProtocol(asyncio.Protocol):
-    def __init__(self, handler: Handler) -> None:
+    def __init__(self, handler: Handler, observer: ConnectionObserver | None = None) -> None:
         self._handler = handler
+        self._observer = observer
+        self._drop_status = "success"  # how the connection ended, for the observer
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpRequestParser(self)
         self._url = b""
@@ -149,9 +160,13 @@ class _HttpProtocol(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
+        if self._observer is not None:
+            self._observer.connection_made()
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._transport = None
+        if self._observer is not None:
+            self._observer.connection_dropped("io" if exc is not None else self._drop_status)
         self._queue.clear()
         if self._waiting is not None:
             self._waiting.abandon()
@@ -261,6 +276,7 @@ class _HttpProtocol(asyncio.Protocol):
             self._transport = None
 
     def _fail(self, status: int, message: str) -> None:
+        self._drop_status = "parse-too-large" if status == 413 else "parse"
         if self._transport is not None:
             body = f'{{"code":{status},"message":"{message}"}}'.encode()
             self._transport.write(Response(status, body).encode(keep_alive=False))
@@ -275,8 +291,10 @@ class _BodyTooLarge(Exception):
 _INTERNAL_ERROR = Response(500, b'{"code":500,"message":"internal error"}')
 
 
-async def serve(handler: Handler, host: str, port: int) -> asyncio.AbstractServer:
+async def serve(
+    handler: Handler, host: str, port: int, observer: ConnectionObserver | None = None
+) -> asyncio.AbstractServer:
     loop = asyncio.get_running_loop()
     return await loop.create_server(
-        lambda: _HttpProtocol(handler), host, port, reuse_address=True, backlog=1024
+        lambda: _HttpProtocol(handler, observer), host, port, reuse_address=True, backlog=1024
     )

@@ -11,6 +11,7 @@ import sys
 import click
 
 from restate_server.config import ConfigError, dump_config, load_config
+from restate_server.durations import format_duration
 from restate_server.logs import configure_logging
 
 
@@ -79,19 +80,31 @@ async def _serve(config: object) -> None:
 
     server = Server(config)
     stop = asyncio.Event()
+    hurry = asyncio.Event()  # a second signal: do not wait for running invocations
+
+    def on_signal() -> None:
+        (hurry if stop.is_set() else stop).set()
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+        loop.add_signal_handler(sig, on_signal)
     try:
         await server.start()
-    except (OSError, RequestIdentityKeyError) as exc:
+    # ConfigError: what only shows when used, e.g. a bad tracing endpoint
+    except (OSError, RequestIdentityKeyError, ConfigError) as exc:
         logging.getLogger("restate_server").error("cannot start: %s", exc)
         await server.stop()
         sys.exit(1)
     gc_tuning.freeze_startup_objects()
     await stop.wait()
-    logging.getLogger("restate_server").info("shutting down")
-    await server.stop()
+    timeout_ms = config.shutdown_timeout_ms  # type: ignore[attr-defined]
+    log = logging.getLogger("restate_server")
+    log.info(
+        "Shutting down: running invocations get up to %s to finish or suspend",
+        format_duration(timeout_ms),
+    )
+    await server.stop(timeout_ms / 1000, hurry)
+    log.info("Stopped")
 
 
 if __name__ == "__main__":  # pragma: no cover

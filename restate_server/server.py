@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import socket
+from collections.abc import Awaitable
 from typing import TYPE_CHECKING, Any
 
 from restate_server.http_server import serve
@@ -12,6 +14,8 @@ from restate_server.ingress.server import Ingress, start_ingress
 from restate_server.invoker.invoker import Invoker
 from restate_server.invoker.retry import RetryPolicy
 from restate_server.invoker.transport import Transport
+from restate_server.metrics.node import NodeMetrics
+from restate_server.node_endpoint import NodeEndpoint, NodeInfo
 from restate_server.partition.actions import (
     Action,
     CommandReply,
@@ -33,10 +37,13 @@ from restate_server.storage.db import Store
 
 if TYPE_CHECKING:
     from restate_server.request_identity import RequestSigner
+    from restate_server.tracing.tracer import InvocationTracer
 
 log = logging.getLogger("restate_server")
 
 SERVER_VERSION = "1.7.12"
+# at shutdown, how long partitions get to commit the commands they already hold
+QUIESCE_TIMEOUT_S = 5.0
 
 
 class RocksMetadataStore:
@@ -50,6 +57,20 @@ class RocksMetadataStore:
 
     def save_schema(self, data: bytes) -> None:
         self._store.write({keys.metadata("schema"): data})
+
+
+async def _until_hurried(work: Awaitable[int], hurry: asyncio.Event | None) -> int | str:
+    """``work``'s result, or "some" if ``hurry`` is set first (``work`` is cancelled)."""
+    task = asyncio.ensure_future(work)
+    if hurry is None:
+        return await task
+    hurried = asyncio.ensure_future(hurry.wait())
+    await asyncio.wait({task, hurried}, return_when=asyncio.FIRST_COMPLETED)
+    hurried.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    return "some"
 
 
 def _split_address(address: str) -> tuple[str, int]:
@@ -69,8 +90,14 @@ class Server:
         self.cleaner: Cleaner | None = None
         self._ingress_server: asyncio.AbstractServer | None = None
         self._admin_server: asyncio.AbstractServer | None = None
+        self._node_server: asyncio.AbstractServer | None = None
         self.ingress_address: tuple[str, int] | None = None
         self.admin_address: tuple[str, int] | None = None
+        self.node_address: tuple[str, int] | None = None
+        # None with disable-prometheus: nothing is recorded then
+        self.metrics: NodeMetrics | None = None if config.disable_prometheus else NodeMetrics()
+        # None unless a tracing endpoint is configured (then OpenTelemetry is imported)
+        self.tracer: InvocationTracer | None = None
 
     async def start(self) -> None:
         from restate_server.admin.app import AdminState, create_admin_handler
@@ -80,10 +107,15 @@ class Server:
         config = self.config
         # first: a bad key file stops the start before anything is opened
         request_signer = self._request_signer()
+        # and a bad tracing endpoint (TracingSetupError)
+        self.tracer = tracer = self._tracer()
         loop = asyncio.get_running_loop()
         data_dir = os.path.join(config.base_dir, "db")
         self.store = store = Store(data_dir, sync_writes=config.storage.sync_writes)
-        self.committer = committer = Committer(store, loop)
+        metrics = self.metrics
+        self.committer = committer = Committer(
+            store, loop, metrics.commit if metrics is not None else None
+        )
 
         policy = config.default_retry_policy
         retry_policy = RetryPolicy(
@@ -107,6 +139,8 @@ class Server:
         processors: list[PartitionProcessor] = []
         self.partitions = partitions = Partitions(table, processors)
         transport = Transport()
+        if metrics is not None:
+            metrics.add_partitions(table.count)
         self.invoker = invoker = Invoker(
             store=store,
             registry=registry,
@@ -117,6 +151,8 @@ class Server:
             enable_protocol_v7=config.experimental_enable_protocol_v7,
             durable_read=committer.read,
             request_signer=request_signer,
+            metrics=metrics.invokers if metrics is not None else None,
+            tracer=tracer,
         )
         waiters = self.waiters
 
@@ -141,7 +177,13 @@ class Server:
             machine = StateMachine(partition_id, table, registry)
             processors.append(
                 PartitionProcessor(
-                    partition_id, table.range_of(partition_id), store, committer, machine, perform
+                    partition_id,
+                    table.range_of(partition_id),
+                    store,
+                    committer,
+                    machine,
+                    perform,
+                    metrics=metrics.partitions[partition_id] if metrics is not None else None,
                 )
             )
         for processor in processors:
@@ -151,7 +193,13 @@ class Server:
         self.cleaner = Cleaner(store, partitions, config.worker.cleanup_interval_ms)
         self.cleaner.start()
 
-        ingress = Ingress(registry, partitions, waiters)
+        ingress = Ingress(
+            registry,
+            partitions,
+            waiters,
+            metrics.ingress if metrics is not None else None,
+            tracer=tracer,
+        )
         host, port = _split_address(config.ingress.bind_address)
         self._ingress_server = await start_ingress(ingress, host, port)
         self.ingress_address = self._ingress_server.sockets[0].getsockname()[:2]
@@ -181,13 +229,49 @@ class Server:
         host, port = _split_address(config.admin.bind_address)
         self._admin_server = await serve(create_admin_handler(admin_state), host, port)
         self.admin_address = self._admin_server.sockets[0].getsockname()[:2]
+        if metrics is not None:
+            metrics.watch_partitions(processors, table.count)
+            metrics.watch_invoker_tasks(lambda: invoker.tasks.values())
+            metrics.watch_pool(transport.h2_pool)
+            metrics.histograms.start(loop)
+        await self._start_node_server(advertised)
         log.info(
-            "restate-server ready: ingress on %s:%s, admin on %s:%s, %d partitions, data in %s",
+            "restate-server ready: ingress on %s:%s, admin on %s:%s, node on %s:%s, "
+            "%d partitions, data in %s",
             *self.ingress_address,
             *self.admin_address,
+            *self.node_address,
             table.count,
             data_dir,
         )
+
+    async def _start_node_server(self, advertised_ingress: str) -> None:
+        """The node address: /metrics and /health."""
+        config = self.config
+        host, port = config.node_bind_host_port()
+        registry = self.registry
+        info = NodeInfo(
+            cluster_name=config.cluster_name,
+            node_name=config.node_name or socket.gethostname(),
+            schema_version=lambda: registry.version,
+        )
+        self._node_server = await serve(NodeEndpoint(info, self.metrics).handle, host, port)
+        self.node_address = self._node_server.sockets[0].getsockname()[:2]
+        assert self.ingress_address is not None and self.admin_address is not None
+        addresses = [
+            ("http-ingress-server", self.ingress_address),
+            ("admin-api-server", self.admin_address),
+            ("message-fabric-server", self.node_address),
+        ]
+        info.bound_addresses = [(name, f"{h}:{p}") for name, (h, p) in addresses]
+        advertised_admin = config.admin.advertised_admin_endpoint or (
+            f"http://127.0.0.1:{self.admin_address[1]}/"
+        )
+        info.advertised_addresses = [
+            ("http-ingress-server", advertised_ingress),
+            ("admin-api-server", advertised_admin),
+            ("message-fabric-server", f"http://127.0.0.1:{self.node_address[1]}/"),
+        ]
 
     def _request_signer(self) -> RequestSigner | None:
         """The request identity signer; raises ``RequestIdentityKeyError`` on a bad key file."""
@@ -201,6 +285,16 @@ class Server:
             options.request_identity_private_key_pem_file, options.request_identity_expiration_ms
         )
 
+    def _tracer(self) -> InvocationTracer | None:
+        """Invocation spans, when a tracing endpoint is configured."""
+        config = self.config
+        if not (config.tracing_services_endpoint or config.tracing_endpoint):
+            return None
+        # imports OpenTelemetry: only paid when tracing is on
+        from restate_server.tracing import start_tracing
+
+        return start_tracing(config, SERVER_VERSION)
+
     def _partition_count(self, store: Store) -> int:
         """Fixed when the base dir is first used: keys must keep mapping to the same partition."""
         raw = store.get(keys.metadata("partitions"))
@@ -210,13 +304,30 @@ class Server:
         store.write({keys.metadata("partitions"): keys.encode_u64(count)})
         return count
 
-    async def stop(self) -> None:
+    async def stop(self, drain_timeout_s: float = 0.0, hurry: asyncio.Event | None = None) -> None:
+        """Stop accepting requests, give running attempts up to ``drain_timeout_s`` to
+        finish or suspend (cut short when ``hurry`` is set, e.g. by a second signal), let
+        the partitions commit what they were given, then flush and close storage.
+        Whatever is still running at the end resumes from storage at the next start."""
+        if self.metrics is not None:
+            self.metrics.histograms.stop()
         if self._ingress_server is not None:
             self._ingress_server.close()
         if self._admin_server is not None:
             self._admin_server.close()
         if self.cleaner is not None:
             await self.cleaner.stop()
+        if self.invoker is not None:
+            still_running = await _until_hurried(self.invoker.drain(drain_timeout_s), hurry)
+            if still_running:
+                log.warning(
+                    "%s invocation attempts still running at shutdown; they resume at the "
+                    "next start",
+                    still_running,
+                )
+        if self.partitions is not None:
+            for processor in self.partitions.processors:
+                await processor.quiesce(QUIESCE_TIMEOUT_S)
         if self.invoker is not None:
             await self.invoker.close()
         if self.partitions is not None:
@@ -226,3 +337,6 @@ class Server:
             self.committer.close()
         if self.store is not None:
             self.store.close()
+        if self.tracer is not None:
+            # export the spans still buffered (at most 3 s; off the loop: it blocks)
+            await asyncio.to_thread(self.tracer.shutdown)

@@ -158,8 +158,12 @@ class Config(_Options):
     shutdown_timeout_ms: Annotated[int, Duration()] = msgspec.field(
         default=60_000, name="shutdown-timeout"
     )
-    # OTLP (gRPC) collector for runtime traces, e.g. http://localhost:4317; off when unset.
+    # OTLP collector for traces, e.g. http://localhost:4317 (gRPC) or
+    # otlp+http://localhost:4318/v1/traces; off when unset (see docs/tracing.md).
     tracing_endpoint: str | None = None
+    # Overrides tracing-endpoint for services (invocation) traces, the only ones we make.
+    tracing_services_endpoint: str | None = None
+    # The real server's filter for its runtime traces; services traces ignore it.
     tracing_filter: str = "info"
     # Deprecated location of worker.invoker.request-identity-private-key-pem-file.
     request_identity_private_key_pem_file: str | None = None

@@ -21,13 +21,27 @@ class H2Pool:
         self._connect_timeout = connect_timeout
         self._connections: dict[str, list[H2ClientConnection]] = {}
         self._connecting: dict[str, asyncio.Future[H2ClientConnection]] = {}
+        # for the metrics (restate_connection_pool_*_opened_total)
+        self.connections_opened = 0
+        self.streams_opened = 0
 
     async def open_stream(
         self, origin: str, method: str, path: str, headers: Headers, end_stream: bool = False
     ) -> H2Stream:
         """Open a request stream to ``origin`` (``http://host:port``)."""
         conn = await self._connection_for(origin)
-        return conn.open_stream(method, path, headers, end_stream)
+        stream = conn.open_stream(method, path, headers, end_stream)
+        self.streams_opened += 1
+        return stream
+
+    def open_connections(self) -> dict[str, int]:
+        """Open connections (not closed, no GOAWAY received), by origin."""
+        counts: dict[str, int] = {}
+        for origin, connections in self._connections.items():
+            live = sum(1 for conn in connections if conn.accepting)
+            if live:
+                counts[origin] = live
+        return counts
 
     async def _connection_for(self, origin: str) -> H2ClientConnection:
         while True:
@@ -84,6 +98,7 @@ class H2Pool:
             error.errno = exc.errno  # callers word errors by errno, as the real server does
             raise error from exc
         await conn.wait_ready()
+        self.connections_opened += 1
         return conn
 
     async def close(self) -> None:

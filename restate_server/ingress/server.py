@@ -13,21 +13,26 @@ import logging
 import time
 from collections.abc import Awaitable, Coroutine
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
 
 from restate_server.durations import DurationError, parse_duration
 from restate_server.http_server import Deferred, Request, Response, serve
 from restate_server.ingress import attach, awakeables
 from restate_server.ingress.errors import IngressError, cors_headers, error_response
-from restate_server.ingress.paths import parse_handler_path, split_path
+from restate_server.ingress.paths import HandlerPath, parse_handler_path, split_path
 from restate_server.ingress.responses import reply_response, send_ack_response
+from restate_server.metrics.histogram import clock_ns
+from restate_server.metrics.ingress import IngressMetrics, TargetCounters
 from restate_server.partition.actions import IngressReply, IngressSendAck
 from restate_server.partition.commands import InvocationRequest, Invoke
 from restate_server.partition.router import Partitions
 from restate_server.partition.waiters import Answer, Waiters
 from restate_server.protocol import ids
 from restate_server.storage.records import IngressSink, Target
+
+if TYPE_CHECKING:
+    from restate_server.tracing.tracer import InvocationTracer
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +42,19 @@ _HANDLER_KIND = {"Exclusive": "exclusive", "Shared": "shared", "Workflow": "work
 
 
 class Ingress:
-    def __init__(self, registry: Any, partitions: Partitions, waiters: Waiters) -> None:
+    def __init__(
+        self,
+        registry: Any,
+        partitions: Partitions,
+        waiters: Waiters,
+        metrics: IngressMetrics | None = None,
+        tracer: InvocationTracer | None = None,
+    ) -> None:
         self.registry = registry
         self.partitions = partitions
         self.waiters = waiters
+        self.metrics = metrics
+        self.tracer = tracer  # None: tracing is off
 
     # ---- entry point
 
@@ -58,6 +72,8 @@ class Ingress:
         method = request.method
         if method == "OPTIONS":
             return _preflight(request)
+        if self.metrics is not None:
+            self.metrics.admitted += 1
         segments = split_path(path)
         if segments[0] == "restate":
             return self._restate_route(request, segments[1:], method)
@@ -103,6 +119,33 @@ class Ingress:
             )
         keyed = service.ty != "Service"
         target_path = parse_handler_path(segments, keyed)
+        metrics = self.metrics
+        if metrics is None:
+            return self._submit(request, service, target_path, method, raw_path, None, 0)
+        # from here on the request is counted per service (as the real server does)
+        counters = metrics.targets.get((service_name, target_path.send))
+        if counters is None:
+            counters = metrics.target(service_name, target_path.send)
+        started = clock_ns()
+        try:
+            return self._submit(request, service, target_path, method, raw_path, counters, started)
+        except IngressError as error:
+            counters.rejected(error.status, started)
+            raise
+
+    def _submit(
+        self,
+        request: Request,
+        service: Any,
+        target_path: HandlerPath,
+        method: str,
+        raw_path: str,
+        counters: TargetCounters | None,
+        started_ns: int,
+    ) -> Deferred:
+        """Validate a call or send of a known handler and hand it to its partition."""
+        registry = self.registry
+        service_name = service.name
         if method not in ("GET", "POST"):
             raise IngressError(405, "method not allowed")
         handler = service.handlers.get(target_path.handler)
@@ -172,10 +215,15 @@ class Ingress:
 
         def answered(answer: Answer) -> None:
             if isinstance(answer, IngressSendAck):
-                deferred.resolve(send_ack_response(request, answer))
+                response = send_ack_response(request, answer)
             else:
                 assert isinstance(answer, IngressReply)
-                deferred.resolve(reply_response(request, answer, output_content_type, set_if_empty))
+                response = reply_response(request, answer, output_content_type, set_if_empty)
+            if counters is not None:
+                counters.values.append(clock_ns() - started_ns)
+                # completed, or invocation_error when the invocation answered with an error
+                counters.statuses[response.status >= 400] += 1
+            deferred.resolve(response)
 
         request_id = self.waiters.register_callback(answered)
         # the client went away: the invocation goes on (attachable), nobody waits for it
@@ -193,6 +241,9 @@ class Ingress:
             journal_retention_ms=info.journal_retention_ms,
             fresh=fresh,
         )
+        tracer = self.tracer
+        if tracer is not None:
+            invocation.trace_context = tracer.ingress_span(invocation_id, target, request.headers)
         self.partitions.for_invocation(raw_id).submit(Invoke(invocation))
         return deferred
 
@@ -229,7 +280,7 @@ def _preflight(request: Request) -> Response:
 
 
 async def start_ingress(ingress: Ingress, host: str, port: int) -> asyncio.AbstractServer:
-    return await serve(ingress.handle, host, port)
+    return await serve(ingress.handle, host, port, ingress.metrics)
 
 
 def _error(request: Request, error: IngressError) -> Response:

@@ -41,6 +41,8 @@ from restate_server.protocol.versions import invocation_content_type
 
 if TYPE_CHECKING:
     from restate_server.invoker.invocation_task import InvocationTask
+    from restate_server.schema.model import Deployment
+    from restate_server.tracing.tracer import AttemptSpan
 
 log = logging.getLogger(__name__)
 
@@ -72,6 +74,7 @@ class Attempt:
         self._partition_failure: AttemptError | None = None
         self._aborted = False
         self._version = 6
+        self._span: AttemptSpan | None = None  # set when the invocation is traced
 
     # ---- notifications from the partition
 
@@ -108,6 +111,16 @@ class Attempt:
                 self.stream.reset()
             except Exception:
                 log.debug("reset of a finished stream failed", exc_info=True)
+
+    def request_suspension(self) -> bool:
+        """Ask the SDK to suspend (shutdown): close our side of the stream, as the
+        inactivity timeout does; the abort timeout still bounds the wait. False when
+        there is no open stream to close (not started yet, or request-response)."""
+        if not self.request_open or self.stream is None:
+            return False
+        self.request_open = False
+        self.stream.end()
+        return True
 
     def fail_from_partition(self, error: AttemptError) -> None:
         """The partition rejected a command: fail this attempt with that error."""
@@ -183,35 +196,70 @@ class Attempt:
             # aud is the path below the deployment URI; sub the key (objects, workflows)
             aud = f"/invoke/{target.service}/{target.handler}"
             headers.extend(signer.headers(aud, target.key))
+        if task.trace_context is not None:
+            self._start_span(deployment, version, headers)
 
         request_response = (
             deployment.protocol_type == "RequestResponse" or info.inactivity_timeout_ms == 0
         )
-        self.stream = stream = await task.invoker.transport.open(
-            deployment.uri, deployment.use_http_11, target.service, target.handler, headers
-        )
-        if self._aborted:
-            stream.reset()
-            raise AttemptAborted()
-        task.on_attempt_started(deployment.id)
-        payload = [encode_frame(start, version=version)]
-        payload.extend(encode_raw_frame(e.type_id, e.body) for e in entries)
-        stream.send(b"".join(payload))
-        self.request_open = True
-        buffered, self._buffered = self._buffered or [], None
-        if request_response:
-            stream.end()
-            self.request_open = False
-        else:
-            for index, type_id, body, ack in buffered:
-                if index >= self.known_entries:
-                    self._write_notification(type_id, body, ack)
-
-        self._arm_watchdog(info.inactivity_timeout_ms, info.abort_timeout_ms, request_response)
         try:
-            return await self._pump(stream, content_type, version)
+            self.stream = stream = await task.invoker.transport.open(
+                deployment.uri, deployment.use_http_11, target.service, target.handler, headers
+            )
+            if self._aborted:
+                stream.reset()
+                raise AttemptAborted()
+            task.on_attempt_started(deployment.id)
+            payload = [encode_frame(start, version=version)]
+            payload.extend(encode_raw_frame(e.type_id, e.body) for e in entries)
+            stream.send(b"".join(payload))
+            self.request_open = True
+            buffered, self._buffered = self._buffered or [], None
+            if request_response:
+                stream.end()
+                self.request_open = False
+            else:
+                for index, type_id, body, ack in buffered:
+                    if index >= self.known_entries:
+                        self._write_notification(type_id, body, ack)
+
+            self._arm_watchdog(info.inactivity_timeout_ms, info.abort_timeout_ms, request_response)
+            outcome = await self._pump(stream, content_type, version)
+        except BaseException as exc:
+            if self._span is not None:
+                self._end_span_on(exc)
+            raise
         finally:
             self._disarm_watchdog()
+        if self._span is not None:
+            self._span.ended(outcome == SUSPENDED)
+        return outcome
+
+    # ---- tracing (only when the invocation is traced)
+
+    def _start_span(
+        self, deployment: Deployment, version: int, headers: list[tuple[str, str]]
+    ) -> None:
+        """The attempt's span; its context goes to the endpoint as ``traceparent``."""
+        task = self.task
+        tracer = task.invoker.tracer
+        assert tracer is not None and task.trace_context is not None
+        self._span = span = tracer.attempt_span(
+            task.invocation_id_str,
+            task.target,
+            task.trace_context,
+            deployment.id,
+            deployment.uri,
+            version,
+        )
+        headers.extend(span.headers())
+
+    def _end_span_on(self, exc: BaseException) -> None:
+        assert self._span is not None
+        if isinstance(exc, AttemptError):
+            self._span.failed()
+        else:  # aborted or cancelled: no outcome of its own
+            self._span.dropped()
 
     async def _pump(self, stream: AttemptStream, content_type: str, version: int) -> str:
         try:
@@ -301,12 +349,17 @@ class Attempt:
             on_durable = None
             if flags & REQUESTED_ACK:
                 on_durable = self._command_ack(self._command_count - 1)
-            self._forward(
-                JournalCommand(task.invocation_id, self.epoch, type_id, body, message), on_durable
-            )
+            command = JournalCommand(task.invocation_id, self.epoch, type_id, body, message)
+            span = self._span
+            if span is not None:
+                span.command(type_id, message)
+                command.trace_context = span.cause_of(type_id)
+            self._forward(command, on_durable)
             self.journaled_commands += 1
             return None
         if type_id == pm.ProposeRunCompletionMessage.TYPE:
+            if self._span is not None:
+                self._span.run_ended(message.result_completion_id)
             self._forward(
                 ProposeRunCompletion(
                     task.invocation_id,

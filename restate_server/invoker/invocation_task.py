@@ -14,10 +14,11 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from restate_server.durations import format_duration
-from restate_server.invoker.attempt import Attempt
+from restate_server.invoker.attempt import SUSPENDED, Attempt
 from restate_server.invoker.errors import AttemptAborted, AttemptError
 from restate_server.invoker.retry import RetryPolicy
 from restate_server.logs import invocation_fields
+from restate_server.metrics.histogram import clock_ns
 from restate_server.partition.actions import InvokeAttempt
 from restate_server.partition.commands import AttemptFailed
 from restate_server.protocol.ids import invocation_id_str
@@ -38,6 +39,9 @@ class InvocationTask:
     def __init__(self, invoker: Invoker, action: InvokeAttempt, processor: PartitionProcessor):
         self.invoker = invoker
         self.processor = processor
+        self.partition_id = processor.partition_id
+        # this partition's invoker counters (None: metrics are off)
+        self.metrics = invoker.metrics[self.partition_id] if invoker.metrics else None
         self.store = invoker.store
         self.invocation_id = action.invocation_id
         self.invocation_id_str = invocation_id_str(action.invocation_id)
@@ -48,6 +52,8 @@ class InvocationTask:
         self.protocol_version = action.protocol_version
         # the journal as the partition just wrote it (fresh invocations): saves a read
         self.initial_journal = action.journal
+        # the invocation's span context: set when it is traced and tracing is on
+        self.trace_context = action.trace_context if invoker.tracer is not None else None
         self.attempt: Attempt | None = None
         self.target_info: Any = None
         # introspection (sys_invocation): what the real server keeps in its invoker
@@ -62,6 +68,8 @@ class InvocationTask:
         # attempts made by this task (1 for the first); retries of a previous server run
         # are not counted, as in the real server
         self.attempt_number = 0
+        # shutting down: no new attempt, no retry
+        self._draining = False
 
     def start(self) -> None:
         self._runner = asyncio.get_running_loop().create_task(self._run())
@@ -72,6 +80,21 @@ class InvocationTask:
             self.attempt.abort()
         if self._runner is not None and not self._runner.done():
             self._runner.cancel()
+
+    def drain(self) -> asyncio.Task[None] | None:
+        """Shutdown: let the running attempt finish or suspend, start no other.
+
+        An attempt that is streaming is asked to suspend; one that has not reached the
+        endpoint yet, or a task waiting to retry, is aborted (nothing runs; the
+        invocation is resumed from storage at the next start). Returns the task's
+        runner, done when the task is."""
+        self._draining = True
+        attempt = self.attempt
+        if attempt is None or attempt.stream is None:
+            self.abort()
+        else:
+            attempt.request_suspension()
+        return self._runner
 
     def notify(self, index: int, type_id: int, body: bytes, ack: int | None) -> None:
         if self.attempt is not None:
@@ -140,12 +163,22 @@ class InvocationTask:
         retries_since_progress = 0
         refused_in_row = 0
         try:
-            while not self._aborted:
+            while not self._aborted and not self._draining:
                 attempt = Attempt(self, retries_since_progress)
                 self.attempt = attempt
                 self.attempt_number += 1
+                metrics = self.metrics
+                if metrics is not None:
+                    metrics.started += 1
+                    started_ns = clock_ns()
                 try:
-                    await attempt.run()
+                    outcome = await attempt.run()
+                    if metrics is not None:
+                        metrics.task_duration.values.append(clock_ns() - started_ns)
+                        if outcome == SUSPENDED:
+                            metrics.suspended += 1
+                        else:
+                            metrics.completed += 1
                     return
                 except AttemptAborted:
                     attempt.abort_stream_quietly()
@@ -160,6 +193,8 @@ class InvocationTask:
                     failure = AttemptError(f"internal error: {exc}")
                 finally:
                     self.last_attempt_server = attempt.sdk_server or self.last_attempt_server
+                if metrics is not None:  # whether it is retried is counted below
+                    metrics.task_duration.values.append(clock_ns() - started_ns)
                 attempt.abort_stream_quietly()
                 # Retries must replay everything the failed attempt already sent.
                 await attempt.durable_barrier()
@@ -169,6 +204,9 @@ class InvocationTask:
                     refused_in_row += 1
                     if refused_in_row <= MAX_IMMEDIATE_RESENDS:
                         log.debug("Endpoint refused the stream, resending", extra=self.log_extra())
+                        if metrics is not None:
+                            metrics.failed_transient += 1
+                            metrics.refused_resends += 1
                         continue
                 refused_in_row = 0
                 if attempt.journaled_commands:
@@ -193,7 +231,10 @@ class InvocationTask:
         if failure.retry_after_ms is not None and delay is not None:
             delay = failure.retry_after_ms
         error = f"[{failure.code}] {failure.message}"
+        metrics = self.metrics
         if delay is None:
+            if metrics is not None:
+                metrics.failed_final += 1
             log.warning(
                 "Error when executing the invocation, not going to retry.",
                 extra=self.log_extra(error=error),
@@ -212,8 +253,12 @@ class InvocationTask:
             format_duration(delay),
             extra=self.log_extra(error=error),
         )
+        if metrics is not None:
+            metrics.failed_transient += 1
         self.next_retry_at = int(time.time() * 1000) + delay
         await asyncio.sleep(delay / 1000)
+        if metrics is not None and not self._aborted:
+            metrics.retries += 1
         return not self._aborted
 
     def _retry_policy(self) -> RetryPolicy:

@@ -7,8 +7,9 @@ partition that owns the invocation. It never writes storage.
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from restate_server.invoker.invocation_task import InvocationTask
@@ -18,14 +19,19 @@ from restate_server.partition.actions import (
     AbortAttempt,
     Action,
     FailAttempt,
+    InvocationSpanEnd,
+    InvocationSpanStart,
     InvokeAttempt,
     NotifyInvoker,
 )
 from restate_server.partition.processor import PartitionProcessor
+from restate_server.protocol.ids import invocation_id_str
 from restate_server.storage.db import Store
 
 if TYPE_CHECKING:
+    from restate_server.metrics.invoker import InvokerMetrics
     from restate_server.request_identity import RequestSigner
+    from restate_server.tracing.tracer import InvocationTracer
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +52,8 @@ class Invoker:
         durable_read: DurableRead,
         message_size_limit: int = 32 * 1024 * 1024,
         request_signer: RequestSigner | None = None,
+        metrics: Sequence[InvokerMetrics] | None = None,
+        tracer: InvocationTracer | None = None,
     ) -> None:
         self.store = store
         # reads that may only see durable data (Committer.read)
@@ -60,6 +68,11 @@ class Invoker:
         # signs every attempt's request when a request identity key is configured
         self.request_signer = request_signer
         self.tasks: dict[bytes, InvocationTask] = {}
+        self._draining = False
+        # counters per partition, indexed by partition id (None: metrics are off)
+        self.metrics = metrics
+        # invocation and attempt spans (None: tracing is off)
+        self.tracer = tracer
 
     def perform(self, action: Action) -> None:
         if isinstance(action, NotifyInvoker):
@@ -76,20 +89,54 @@ class Invoker:
             task = self.tasks.get(action.invocation_id)
             if task is not None:
                 task.fail_attempt(action.epoch, action.code, action.message)
+        elif isinstance(action, (InvocationSpanStart, InvocationSpanEnd)) and self.tracer:
+            # the partition's record of a traced invocation's start or end
+            self._record_span(self.tracer, action)
+
+    @staticmethod
+    def _record_span(
+        tracer: InvocationTracer, action: InvocationSpanStart | InvocationSpanEnd
+    ) -> None:
+        invocation_id = invocation_id_str(action.invocation_id)
+        if isinstance(action, InvocationSpanStart):
+            tracer.invocation_started(
+                invocation_id, action.target, action.trace_context, action.created_at
+            )
+        else:
+            tracer.invocation_ended(
+                invocation_id, action.target, action.trace_context, action.failure
+            )
 
     def _start(self, action: InvokeAttempt) -> None:
+        if self._draining:
+            return  # durable: resumed from storage at the next start
+        processor = self.processor_for(action.invocation_id)
+        if self.metrics is not None:
+            self.metrics[processor.partition_id].enqueued += 1
         previous = self.tasks.get(action.invocation_id)
         if previous is not None:
             if previous.epoch >= action.epoch:
                 return
             previous.abort()
-        task = InvocationTask(self, action, self.processor_for(action.invocation_id))
+        task = InvocationTask(self, action, processor)
         self.tasks[action.invocation_id] = task
         task.start()
 
     def task_finished(self, task: InvocationTask) -> None:
         if self.tasks.get(task.invocation_id) is task:
             del self.tasks[task.invocation_id]
+
+    async def drain(self, timeout_s: float) -> int:
+        """Shutdown, first part: start nothing new and give the running attempts up to
+        ``timeout_s`` to finish or suspend (see ``InvocationTask.drain``). Returns how
+        many were still running at the deadline; ``close`` aborts them."""
+        self._draining = True
+        runners = [r for r in (task.drain() for task in list(self.tasks.values())) if r]
+        pending = [r for r in runners if not r.done()]
+        if pending and timeout_s > 0:
+            _, still = await asyncio.wait(pending, timeout=timeout_s)
+            return len(still)
+        return len(pending)
 
     async def close(self) -> None:
         for task in list(self.tasks.values()):

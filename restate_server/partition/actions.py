@@ -6,7 +6,14 @@ from typing import Any
 
 import msgspec
 
-from restate_server.storage.records import JournalEntry, Outcome, Target, TimerKind
+from restate_server.storage.records import (
+    Failure,
+    JournalEntry,
+    Outcome,
+    Target,
+    TimerKind,
+    TraceContext,
+)
 
 
 class InvokeAttempt(msgspec.Struct, tag="invoke_attempt"):
@@ -21,6 +28,8 @@ class InvokeAttempt(msgspec.Struct, tag="invoke_attempt"):
     # the whole journal when the partition has it at hand (a fresh invocation), so the
     # first attempt need not read it back; None: read it from storage
     journal: list[JournalEntry] | None = None
+    # the invocation's span context when it is traced: the parent of the attempt's span
+    trace_context: TraceContext | None = None
 
 
 class NotifyInvoker(msgspec.Struct, tag="notify"):
@@ -90,6 +99,24 @@ class Shuffle(msgspec.Struct, tag="shuffle"):
     command: Any
 
 
+class InvocationSpanStart(msgspec.Struct, tag="span_start"):
+    """A traced invocation runs for the first time: record its span (creation to now)."""
+
+    invocation_id: bytes
+    target: Target
+    trace_context: TraceContext
+    created_at: int
+
+
+class InvocationSpanEnd(msgspec.Struct, tag="span_end"):
+    """A traced invocation completed (``failure`` None: successfully)."""
+
+    invocation_id: bytes
+    target: Target
+    trace_context: TraceContext
+    failure: Failure | None
+
+
 class RegisterTimer(msgspec.Struct, tag="timer"):
     key: bytes
     due: int
@@ -106,4 +133,6 @@ Action = (
     | CommandReply
     | Shuffle
     | RegisterTimer
+    | InvocationSpanStart
+    | InvocationSpanEnd
 )

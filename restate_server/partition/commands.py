@@ -11,7 +11,14 @@ from typing import Any
 
 import msgspec
 
-from restate_server.storage.records import Failure, Outcome, Sink, Target, TimerKind
+from restate_server.storage.records import (
+    Failure,
+    Outcome,
+    Sink,
+    Target,
+    TimerKind,
+    TraceContext,
+)
 
 
 class InvocationRequest(msgspec.Struct, kw_only=True):
@@ -34,6 +41,8 @@ class InvocationRequest(msgspec.Struct, kw_only=True):
     journal_retention_ms: int = 0
     # the id was just made from a fresh random key: no existing invocation can have it
     fresh: bool = False
+    # the invocation's span context (tracing on and sampled), kept in its status
+    trace_context: TraceContext | None = None
 
 
 class Invoke(msgspec.Struct, tag="invoke"):
@@ -62,6 +71,8 @@ class JournalCommand(msgspec.Struct, tag="journal"):
     message: Any
     # (deployment id, protocol version) chosen by the first attempt, pinned with this
     pin: tuple[str, int] | None = None
+    # calls of a traced attempt: the attempt's span context, the callee's cause
+    trace_context: TraceContext | None = None
 
 
 class ProposeRunCompletion(msgspec.Struct, tag="propose_run"):

@@ -15,9 +15,10 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from restate_server.logs.fields import FIELDS, INVOCATION_ID
+from restate_server.metrics.histogram import clock_ns
 from restate_server.partition.actions import Action, FailAttempt, RegisterTimer, Shuffle
 from restate_server.partition.commands import (
     AppendNotification,
@@ -40,6 +41,9 @@ from restate_server.storage.committer import Committer
 from restate_server.storage.db import Store
 from restate_server.storage.records import decode_timer
 from restate_server.storage.transaction import Transaction, Writes
+
+if TYPE_CHECKING:
+    from restate_server.metrics.partition import PartitionMetrics
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +83,7 @@ class PartitionProcessor:
         state_machine: StateMachine,
         perform: ActionSink,
         clock: Callable[[], float] = time.time,
+        metrics: PartitionMetrics | None = None,
     ) -> None:
         self.partition_id = partition_id
         self.pk_range = pk_range
@@ -96,6 +101,15 @@ class PartitionProcessor:
         self._stopped = False
         self.timers: TimerService | None = None
         self.applied_commands = 0
+        self.metrics = metrics  # None: metrics are off
+
+    @property
+    def queued_commands(self) -> int:
+        return len(self._queue)
+
+    @property
+    def timers_armed(self) -> int:
+        return 0 if self.timers is None else len(self.timers)
 
     # ---- lifecycle
 
@@ -106,6 +120,8 @@ class PartitionProcessor:
         for key, raw in self._store.scan_prefix(keys.timer_prefix(self.partition_id)):
             self.timers.register(key, keys.timer_due_of(key), decode_timer(raw))
         self._loop = loop
+        if self.metrics is not None:
+            self.metrics.starts += 1
         self.submit(Recover())
 
     def outbox_backlog(self) -> list[Shuffle]:
@@ -118,6 +134,17 @@ class PartitionProcessor:
             target = self._sm.table.partition_of(_partition_key_of(command))
             backlog.append(Shuffle(self.partition_id, target, sequence, command))
         return backlog
+
+    async def quiesce(self, timeout_s: float) -> bool:
+        """Wait until every queued command is applied and committed (shutdown, before
+        ``stop``); False if that takes longer than ``timeout_s``."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while self._queue or self._pending:
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(0.005)
+        return True
 
     async def stop(self) -> None:
         self._stopped = True
@@ -137,6 +164,8 @@ class PartitionProcessor:
         await future
 
     def _timer_due(self, key: bytes, timer: Any) -> None:
+        if self.metrics is not None:
+            self.metrics.timers_fired += 1
         self.submit(TimerFired(key, timer))
 
     # ---- the loop
@@ -169,6 +198,11 @@ class PartitionProcessor:
         actions: list[Action] = []
         callbacks: list[Callable[[], None]] = []
         count = 0
+        metrics = self.metrics
+        # one clock reading per command: each one's time runs from the previous reading
+        if metrics is not None:
+            durations_of = metrics.durations_by_class.get
+            last_ns = clock_ns()
         while queue and count < MAX_GROUP:
             command, done = queue.popleft()
             count += 1
@@ -189,6 +223,13 @@ class PartitionProcessor:
                     actions.append(
                         FailAttempt(command.invocation_id, command.epoch, 500, "internal error")
                     )
+            if metrics is not None:
+                durations = durations_of(command.__class__)
+                if durations is None:
+                    durations = metrics.durations_for(command)
+                now_ns = clock_ns()
+                durations.append(now_ns - last_ns)
+                last_ns = now_ns
             if done is not None:
                 callbacks.append(done)
         self.applied_commands += count

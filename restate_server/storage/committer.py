@@ -18,11 +18,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
+import time
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from restate_server.storage.db import Store
 from restate_server.storage.transaction import Writes
+
+if TYPE_CHECKING:
+    from restate_server.metrics.commit import CommitMetrics
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +35,16 @@ T = TypeVar("T")
 
 
 class Committer:
-    def __init__(self, store: Store, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        store: Store,
+        loop: asyncio.AbstractEventLoop,
+        metrics: CommitMetrics | None = None,
+    ) -> None:
         self._store = store
         self._loop = loop
+        # recorded on the loop, from figures the writer thread hands over with the callbacks
+        self._metrics = metrics
         self._pending: list[tuple[Writes, Callback]] = []
         self._reads: list[tuple[Callable[[], Any], asyncio.Future[Any]]] = []
         self._cond = threading.Condition()
@@ -78,6 +89,7 @@ class Committer:
                 self._serve_reads(reads)
             if not work:
                 continue
+            started_ns = time.perf_counter_ns()
             try:
                 if len(work) == 1:
                     self._store.write(work[0][0])
@@ -91,7 +103,17 @@ class Committer:
             self.batches_written += 1
             self.writes_merged += len(work)
             callbacks = [cb for _, cb in work]
-            self._loop.call_soon_threadsafe(_run_all, callbacks)
+            if self._metrics is None:
+                self._loop.call_soon_threadsafe(_run_all, callbacks)
+            else:
+                elapsed_ns = time.perf_counter_ns() - started_ns
+                self._loop.call_soon_threadsafe(self._committed, callbacks, elapsed_ns, len(work))
+
+    def _committed(self, callbacks: list[Callback], elapsed_ns: int, groups: int) -> None:
+        """On the loop: record the batch, then run its callbacks."""
+        assert self._metrics is not None
+        self._metrics.committed(elapsed_ns, groups)
+        _run_all(callbacks)
 
     def _serve_reads(self, reads: list[tuple[Callable[[], Any], asyncio.Future[Any]]]) -> None:
         results: list[tuple[asyncio.Future[Any], Any, BaseException | None]] = []

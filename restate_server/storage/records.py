@@ -72,6 +72,25 @@ class CallerSink(msgspec.Struct, tag="c", array_like=True, frozen=True, gc=False
 
 Sink = IngressSink | CallerSink
 
+
+class TraceContext(msgspec.Struct, array_like=True, frozen=True, gc=False):
+    """A span's W3C trace context; stored with an invocation, the context of its span.
+
+    An invocation's span id is the last 8 bytes of its uuid (as in the real server), so
+    the context is fixed when the invocation is created and survives restarts. Only
+    sampled traces are stored. ``cause_span_id`` is the span that caused the invocation
+    (the ingress span, or the calling attempt): its parent, unless ``cause_trace_id`` is
+    set, when the cause lives in another trace and is a link (one-way calls).
+    """
+
+    trace_id: bytes
+    span_id: bytes
+    flags: int = 1
+    trace_state: str = ""
+    cause_span_id: bytes | None = None
+    cause_trace_id: bytes | None = None
+
+
 # Raw status vocabulary (sys_invocation_status.status)
 SCHEDULED = "scheduled"
 INBOXED = "inboxed"
@@ -115,6 +134,8 @@ class InvocationStatus(msgspec.Struct, array_like=True, kw_only=True):
     expires_at: int | None = None
     journal_expires_at: int | None = None
     trace_id: str | None = None
+    # None unless tracing was on (and sampled) when the invocation was created
+    trace_context: TraceContext | None = None
 
 
 class SleepTimer(msgspec.Struct, tag="sleep", array_like=True, frozen=True, gc=False):

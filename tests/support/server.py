@@ -202,6 +202,9 @@ class RestateServerProcess(_ServerProcess):
     def _base_env(self) -> dict[str, str]:
         env = super()._base_env()
         env["PYTHONUNBUFFERED"] = "1"  # logs reach the file before a kill -9
+        # Tests stop servers while handlers wait at gates: do not wait the default minute
+        # for them (tests of graceful shutdown set their own).
+        env["RESTATE_SHUTDOWN_TIMEOUT"] = "2s"
         return env
 
 

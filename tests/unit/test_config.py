@@ -33,7 +33,8 @@ REAL_KEYS = {
     "worker.invoker.message-size-warning", "worker.invoker.message-size-limit",
     "worker.invoker.concurrent-invocations-limit", "networking.message-size-limit",
     "log-server.rocksdb-disable-wal-fsync", "bind-address", "disable-prometheus",
-    "shutdown-timeout", "tracing-endpoint", "tracing-filter", "log-disable-ansi-codes",
+    "shutdown-timeout", "tracing-endpoint", "tracing-services-endpoint", "tracing-filter",
+    "log-disable-ansi-codes",
     "worker.invoker.request-identity-private-key-pem-file",
     "worker.invoker.request-identity-expiration",
     *(

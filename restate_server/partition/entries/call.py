@@ -68,6 +68,11 @@ def apply(ctx: ApplyContext, status: InvocationStatus, command: JournalCommand) 
         completion_retention_ms=completion_retention,
         journal_retention_ms=info.journal_retention_ms,
     )
+    if command.trace_context is not None:
+        # imported here: nothing of tracing is loaded while it is off
+        from restate_server.tracing.span_context import for_callee
+
+        request.trace_context = for_callee(command.trace_context, callee.uuid, not is_call)
     ctx.deliver(callee.partition_key, Invoke(request))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from restate_server.partition.actions import InvocationSpanEnd
 from restate_server.partition.context import ApplyContext
 from restate_server.partition.lifecycle.key_lock import KeyLock, lock_key, read_lock, write_lock
 from restate_server.partition.lifecycle.reply import reply_to_sink
@@ -43,6 +44,10 @@ def complete(
         # Attach requests see the retention expiry; the original caller does not.
         expires = status.expires_at if isinstance(sink, IngressSink) and sink.attach else None
         reply_to_sink(ctx, invocation_id, sink, outcome, expires, status)
+    if status.trace_context is not None:
+        ctx.emit(
+            InvocationSpanEnd(invocation_id, status.target, status.trace_context, outcome.failure)
+        )
     release_key(ctx, invocation_id, status)
 
 

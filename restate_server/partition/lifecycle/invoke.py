@@ -43,6 +43,8 @@ def invoke(ctx: ApplyContext, request: InvocationRequest) -> None:
         completion_retention_ms=request.completion_retention_ms,
         journal_retention_ms=request.journal_retention_ms,
     )
+    if request.trace_context is not None:
+        status.trace_context = request.trace_context
     if request.sink is not None:
         status.sinks.append(request.sink)
     type_id, body = journal_messages.input_entry(request.argument, request.headers)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from restate_server.partition.actions import InvokeAttempt
+from restate_server.partition.actions import InvocationSpanStart, InvokeAttempt
 from restate_server.partition.context import ApplyContext
 from restate_server.storage.records import INVOKED, InvocationStatus, JournalEntry
 
@@ -19,23 +19,30 @@ def start(
     """
     status.status = INVOKED
     status.epoch += 1
-    if status.running_at is None:
+    first_run = status.running_at is None
+    if first_run:
         status.running_at = ctx.now
     status.waiting_completions = []
     status.waiting_signals = []
     status.waiting_named_signals = []
     ctx.put_status(invocation_id, status)
-    ctx.emit(
-        InvokeAttempt(
-            invocation_id,
-            status.epoch,
-            status.target,
-            status.random_seed,
-            status.deployment_id,
-            status.protocol_version,
-            journal,
-        )
+    attempt = InvokeAttempt(
+        invocation_id,
+        status.epoch,
+        status.target,
+        status.random_seed,
+        status.deployment_id,
+        status.protocol_version,
+        journal,
     )
+    trace_context = status.trace_context
+    if trace_context is not None:
+        attempt.trace_context = trace_context
+        if first_run:
+            ctx.emit(
+                InvocationSpanStart(invocation_id, status.target, trace_context, status.created_at)
+            )
+    ctx.emit(attempt)
 
 
 def apply_pin(status: InvocationStatus, pin: tuple[str, int] | None) -> None:

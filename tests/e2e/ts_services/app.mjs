@@ -2,27 +2,16 @@
 // over h2c on 127.0.0.1:$PORT. Same names and behaviour as ../py_services/app.py.
 //
 // Environment:
-//   PORT                       listening port (required)
-//   RESTATE_TEST_NODE_MODULES  node_modules holding the SDK (default: <repo>/.tools/node/node_modules)
+//   PORT, RESTATE_TEST_NODE_MODULES, HTTP1   see serve.mjs
 //   SIDE_EFFECTS_FILE          Steps appends "<tag> stepN" lines here (skipped when unset)
 //   GATE_DIR                   Steps/threeSteps creates GATE_DIR/<tag>.waiting when step3 starts, then
 //                              waits for the file GATE_DIR/<tag> before recording step3
 //   IDENTITY_KEY               serve only requests signed by this request identity key
 //                              (publickeyv1_...); others get 401
-import { createRequire } from "node:module";
 import * as fs from "node:fs";
-import * as http from "node:http";
-import * as http2 from "node:http2";
 import * as path from "node:path";
-import { fileURLToPath } from "node:url";
 
-// ES modules ignore NODE_PATH; resolve the SDK from the tools' node_modules explicitly.
-const here = path.dirname(fileURLToPath(import.meta.url));
-const nodeModules =
-  process.env.RESTATE_TEST_NODE_MODULES ??
-  path.resolve(here, "../../../.tools/node/node_modules");
-const require = createRequire(path.join(nodeModules, "..", "package.json"));
-const restate = require("@restatedev/restate-sdk");
+import { restate, serve } from "./serve.mjs";
 
 const sleepMs = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -341,12 +330,6 @@ const sleeper = restate.service({
   },
 });
 
-const port = Number(process.env.PORT);
-if (!Number.isInteger(port) || port <= 0) {
-  console.error("PORT must be set to the port to listen on");
-  process.exit(2);
-}
-
 const endpoint = restate
   .endpoint()
   .bind(greeter)
@@ -368,20 +351,4 @@ const endpoint = restate
 if (process.env.IDENTITY_KEY) endpoint.withIdentityV1(process.env.IDENTITY_KEY);
 
 // HTTP1=1 serves HTTP/1.1 in request/response mode (register with use_http_11).
-const useHttp1 = process.env.HTTP1 === "1";
-const server = useHttp1
-  ? http.createServer(endpoint.http1Handler())
-  : http2.createServer(endpoint.http2Handler());
-server.listen(port, "127.0.0.1", () => {
-  const mode = useHttp1 ? "HTTP/1.1" : "h2c";
-  console.log(`ts test services listening on 127.0.0.1:${port} (${mode}), node ${process.version}`);
-});
-
-const shutdown = (signal) => {
-  console.log(`received ${signal}, exiting`);
-  // Open bidi streams would keep server.close() waiting; the harness wants a prompt exit.
-  server.close();
-  process.exit(0);
-};
-process.on("SIGTERM", () => shutdown("SIGTERM"));
-process.on("SIGINT", () => shutdown("SIGINT"));
+serve(endpoint, "ts test services");

@@ -3,20 +3,9 @@
 // Used by ../test_error_metadata.py against our server and the real restate-server.
 //
 // Environment:
-//   PORT                       listening port (required)
-//   RESTATE_TEST_NODE_MODULES  node_modules holding the SDK (default: <repo>/.tools/node/node_modules)
-import { createRequire } from "node:module";
-import * as http2 from "node:http2";
-import * as path from "node:path";
-import { fileURLToPath } from "node:url";
+//   PORT, RESTATE_TEST_NODE_MODULES   see serve.mjs
+import { restate, serve } from "./serve.mjs";
 
-// ES modules ignore NODE_PATH; resolve the SDK from the tools' node_modules explicitly.
-const here = path.dirname(fileURLToPath(import.meta.url));
-const nodeModules =
-  process.env.RESTATE_TEST_NODE_MODULES ??
-  path.resolve(here, "../../../.tools/node/node_modules");
-const require = createRequire(path.join(nodeModules, "..", "package.json"));
-const restate = require("@restatedev/restate-sdk");
 const { TerminalError } = restate;
 
 // What a caught TerminalError looked like to the handler.
@@ -151,22 +140,4 @@ const failerFlow = restate.workflow({
   },
 });
 
-const port = Number(process.env.PORT);
-if (!Number.isInteger(port) || port <= 0) {
-  console.error("PORT must be set to the port to listen on");
-  process.exit(2);
-}
-
-const endpoint = restate.endpoint().bind(failer).bind(failerFlow);
-const server = http2.createServer(endpoint.http2Handler());
-server.listen(port, "127.0.0.1", () => {
-  console.log(`failer services listening on 127.0.0.1:${port} (h2c), node ${process.version}`);
-});
-
-const shutdown = (signal) => {
-  console.log(`received ${signal}, exiting`);
-  server.close();
-  process.exit(0);
-};
-process.on("SIGTERM", () => shutdown("SIGTERM"));
-process.on("SIGINT", () => shutdown("SIGINT"));
+serve(restate.endpoint().bind(failer).bind(failerFlow), "failer services");
