@@ -218,6 +218,9 @@ class InvocationTask:
                 if not await self._backoff(failure):
                     return
         finally:
+            # task and attempt refer to each other: unlink them, so the pair is freed by
+            # reference counting now rather than by a garbage-collector pass later
+            self.attempt = None
             self.invoker.task_finished(self)
 
     async def _backoff(self, failure: AttemptError) -> bool:
