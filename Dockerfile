@@ -15,6 +15,7 @@ WORKDIR /app
 COPY pyproject.toml README.md ./
 COPY restate_server ./restate_server
 COPY restate_sdk ./restate_sdk
+COPY cli ./cli
 # No extras: the server's runtime dependencies only. Bytecode is compiled here, once:
 # the server runs as a user that cannot write site-packages.
 RUN pip install . && python -m compileall -q "$(python -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')"
