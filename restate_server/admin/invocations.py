@@ -8,12 +8,20 @@ messages. Without a handle these routes answer 501.
 from __future__ import annotations
 
 import enum
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
+from urllib.parse import parse_qsl
 
-from restate_server.admin.errors import ApiError, empty_response, invalid_field, json_response
+from restate_server.admin.errors import (
+    ApiError,
+    ExtractionError,
+    empty_response,
+    invalid_field,
+    json_response,
+)
 from restate_server.admin.routing import Call, Router
 from restate_server.http_server import Response
-from restate_server.schema.ids import IdError, check_invocation_id
+from restate_server.schema.ids import IdError, check_deployment_id, check_invocation_id
 
 
 class InvocationOutcome(enum.Enum):
@@ -28,13 +36,26 @@ class InvocationOutcome(enum.Enum):
     STILL_RUNNING = "still_running"  # restart-as-new
     INPUT_UNAVAILABLE = "input_unavailable"  # restart-as-new after the journal is gone
     UNSUPPORTED = "unsupported"  # restart-as-new of a workflow
+    DEPLOYMENT_NOT_FOUND = "deployment_not_found"  # restart-as-new ?deployment=
+    INCOMPATIBLE_DEPLOYMENT = "incompatible_deployment"  # ... not speaking the pinned protocol
+    JOURNAL_INDEX_OUT_OF_RANGE = "journal_index_out_of_range"  # restart-as-new ?from=
+    JOURNAL_COPY_RANGE_INVALID = "journal_copy_range_invalid"  # ... a command lacks completions
+
+
+@dataclass(frozen=True)
+class RestartAsNewResult:
+    outcome: InvocationOutcome
+    new_invocation_id: str | None = None
+    # INCOMPATIBLE_DEPLOYMENT: pinned_protocol_version, deployment_id, min/max_protocol_version
+    details: dict[str, Any] | None = None
 
 
 class InvocationAdmin(Protocol):
     """What the admin API needs from the partitions.
 
     Optional extras, used when present: ``purge_journal(id)``,
-    ``restart_as_new(id) -> (outcome, new_id | None)`` and
+    ``restart_as_new(id, copy_prefix_up_to: int, deployment: str) -> RestartAsNewResult``
+    (deployment "keep", "latest" or an id) and
     ``modify_state(service, key, new_state: dict[str, bytes], version: str | None)``.
     """
 
@@ -78,6 +99,23 @@ def _message(outcome: InvocationOutcome, invocation_id: str, operation: str) -> 
             410,
             f"The invocation {quoted} cannot be restarted because the input is not available. "
             "This indicates that the journal was already purged, or not retained at all.",
+        )
+    if outcome is InvocationOutcome.DEPLOYMENT_NOT_FOUND:
+        return ApiError(
+            400,
+            "The given deployment was not found when trying to restart as new the invocation "
+            f"{quoted}.",
+        )
+    if outcome is InvocationOutcome.JOURNAL_INDEX_OUT_OF_RANGE:
+        return ApiError(
+            400,
+            f"The given index is out of range of currently stored journal for invocation {quoted}.",
+        )
+    if outcome is InvocationOutcome.JOURNAL_COPY_RANGE_INVALID:
+        return ApiError(
+            400,
+            f"The prefix of the journal {quoted} up to 'from' (included) contains some "
+            "Commands without respective Completions.",
         )
     return ApiError(
         422,
@@ -128,13 +166,71 @@ async def resume(call: Call) -> Response:
     return _reply(outcome, invocation_id, "resume")
 
 
+def _restart_query(call: Call) -> tuple[int, str]:
+    """``?from=<u32>&deployment=...`` as the framework extracts them (text/plain 400s)."""
+    raw_query = call.request.raw_path.partition("?")[2]
+    seen: dict[str, str] = {}
+    for name, value in parse_qsl(raw_query, keep_blank_values=True):
+        if name in ("from", "deployment"):
+            if name in seen:
+                raise ExtractionError(
+                    400, f"Failed to deserialize query string: duplicate field `{name}`"
+                )
+            seen[name] = value
+    copy_prefix_up_to = 0
+    if "from" in seen:
+        copy_prefix_up_to = _parse_u32("from", seen["from"])
+    return copy_prefix_up_to, seen.get("deployment", "Latest")
+
+
+def _deployment_choice(value: str) -> str:
+    """``Keep``/``Latest`` (either case) or a deployment id: "keep", "latest" or the id."""
+    if value in ("Keep", "keep", "Latest", "latest"):
+        return value.lower()
+    try:
+        check_deployment_id(value)
+    except IdError as exc:
+        raise ApiError(400, f"The query parameter 'deployment' is invalid. Reason: {exc}") from None
+    return value
+
+
+def _parse_u32(name: str, value: str) -> int:
+    """Rust's ``u32::from_str`` with its error texts (an optional ``+``, decimal digits)."""
+    digits = value[1:] if value.startswith("+") else value
+    if not value:
+        reason = "cannot parse integer from empty string"
+    elif not digits.isascii() or not digits.isdigit():
+        reason = "invalid digit found in string"
+    elif int(digits) > 0xFFFF_FFFF:
+        reason = "number too large to fit in target type"
+    else:
+        return int(digits)
+    raise ExtractionError(400, f"Failed to deserialize query string: {name}: {reason}")
+
+
+def _incompatible_deployment(invocation_id: str, details: dict[str, Any]) -> ApiError:
+    low, high = details["min_protocol_version"], details["max_protocol_version"]
+    return ApiError(
+        400,
+        f"The invocation '{invocation_id}' is running on protocol version "
+        f"'{details['pinned_protocol_version']}', while the chosen deployment "
+        f"'{details['deployment_id']}' supports the range {low}..={high}.",
+    )
+
+
 async def restart_as_new(call: Call) -> Response:
+    # the query is extracted before the handler parses the id, the deployment after it
+    copy_prefix_up_to, raw_deployment = _restart_query(call)
     invocation_id = _invocation_id(call)
+    deployment = _deployment_choice(raw_deployment)
     action = _handle(call, "restart_as_new")
-    outcome, new_id = await action(invocation_id)  # type: ignore[operator]
-    if outcome is InvocationOutcome.DONE:
-        return json_response({"new_invocation_id": new_id})
-    raise _message(outcome, invocation_id, "restart-as-new")
+    result = await action(invocation_id, copy_prefix_up_to, deployment)  # type: ignore[operator]
+    assert isinstance(result, RestartAsNewResult)
+    if result.outcome is InvocationOutcome.DONE:
+        return json_response({"new_invocation_id": result.new_invocation_id})
+    if result.outcome is InvocationOutcome.INCOMPATIBLE_DEPLOYMENT and result.details:
+        raise _incompatible_deployment(invocation_id, result.details)
+    raise _message(result.outcome, invocation_id, "restart-as-new")
 
 
 async def delete_invocation(call: Call) -> Response:

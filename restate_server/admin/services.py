@@ -107,11 +107,23 @@ async def get_service_openapi(call: Call) -> Response:
 
 
 def _state_value(key: str, value: Any) -> bytes:
+    """A byte array, or a string taken as its UTF-8 bytes (as serde reads ``Bytes``)."""
     if isinstance(value, str):
         return value.encode()
-    if isinstance(value, list) and all(isinstance(b, int) and 0 <= b <= 255 for b in value):
-        return bytes(value)
-    raise shape_error(f"new_state: invalid type: {describe_value(value)}, expected a byte array")
+    if not isinstance(value, list):
+        raise shape_error(
+            f"new_state.{key}: invalid type: {describe_value(value)}, expected byte array"
+        )
+    for index, item in enumerate(value):
+        if isinstance(item, bool) or not isinstance(item, int):
+            raise shape_error(
+                f"new_state.{key}[{index}]: invalid type: {describe_value(item)}, expected u8"
+            )
+        if not 0 <= item <= 255:
+            raise shape_error(
+                f"new_state.{key}[{index}]: invalid value: {describe_value(item)}, expected u8"
+            )
+    return bytes(value)
 
 
 async def modify_service_state(call: Call) -> Response:
@@ -138,6 +150,9 @@ async def modify_service_state(call: Call) -> Response:
             else f"new_state: invalid type: {describe_value(raw_state)}, expected a map"
         )
     new_state = {key: _state_value(key, value) for key, value in raw_state.items()}
+    scope = body.get("scope")
+    if scope is not None and not isinstance(scope, str):
+        raise shape_error(f"scope: invalid type: {describe_value(scope)}, expected a string")
 
     name = call.params["service"]
     service = call.state.registry.get_service(name)
@@ -151,7 +166,11 @@ async def modify_service_state(call: Call) -> Response:
     modify = getattr(invocations, "modify_state", None)
     if modify is None:
         raise ApiError(501, "State modification is not available on this server")
-    await modify(name, object_key, new_state, version)
+    if scope is None:
+        # answered once the partition has committed the mutation (applied or queued)
+        await modify(name, object_key, new_state, version)
+    # else: a scoped instance (scoped virtual objects, off by default in 1.7) that no
+    # invocation of ours can see; the real server accepts it just the same
     return empty_response(202)
 
 

@@ -88,6 +88,10 @@ class CommandReply(msgspec.Struct, tag="command_reply"):
     request_id: int
     # e.g. "accepted", "done", "completed", "not_found", "not_completed"
     result: str
+    # an invocation the command created (restart-as-new)
+    invocation_id: bytes | None = None
+    # facts for the caller's error message (e.g. of an incompatible deployment)
+    details: dict[str, Any] | None = None
 
 
 class Shuffle(msgspec.Struct, tag="shuffle"):

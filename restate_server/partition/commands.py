@@ -176,6 +176,45 @@ class ResumeInvocation(msgspec.Struct, tag="resume"):
     request_id: int | None = None
 
 
+class PurgeJournal(msgspec.Struct, tag="purge_journal"):
+    """Drop a completed invocation's journal, keep its status and output."""
+
+    invocation_id: bytes
+    request_id: int | None = None
+
+
+class RestartAsNewInvocation(msgspec.Struct, tag="restart_as_new"):
+    """Start a completed invocation again, as ``new_invocation_id`` (admin API).
+
+    The new invocation gets the journal prefix up to ``copy_prefix_up_to`` (included;
+    0 = the input only) and the completions of the commands in it.
+    """
+
+    invocation_id: bytes
+    # made by the caller: the state machine draws no random numbers
+    new_invocation_id: bytes
+    copy_prefix_up_to: int = 0
+    # "keep", "latest" or a deployment id to pin the new invocation to
+    deployment: str = "latest"
+    request_id: int | None = None
+
+
+class PatchState(msgspec.Struct, tag="patch_state"):
+    """Replace the whole state of one object/workflow key (admin API).
+
+    Applied behind the invocation holding the key, if any; dropped when ``version`` is
+    set and is not the version of the state found then.
+    """
+
+    partition_key: int
+    service: str
+    key: str
+    state: list[tuple[bytes, bytes]]
+    version: str | None = None
+    # answered "accepted" once the mutation is committed (applied or queued)
+    request_id: int | None = None
+
+
 class ResolveAwakeable(msgspec.Struct, tag="resolve_awakeable"):
     """Complete an awakeable (a signal of ``invocation_id``) from outside an invocation."""
 
@@ -221,6 +260,9 @@ Command = (
     | PurgeInvocation
     | PauseInvocation
     | ResumeInvocation
+    | PurgeJournal
+    | RestartAsNewInvocation
+    | PatchState
     | ResolveAwakeable
     | Deliver
     | TruncateOutbox

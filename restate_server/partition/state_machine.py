@@ -26,11 +26,14 @@ from restate_server.partition.commands import (
     Invoke,
     JournalCommand,
     KillInvocation,
+    PatchState,
     PauseInvocation,
     ProposeRunCompletion,
     PurgeInvocation,
+    PurgeJournal,
     Recover,
     ResolveAwakeable,
+    RestartAsNewInvocation,
     ResumeInvocation,
     TimerFired,
     TruncateOutbox,
@@ -63,9 +66,12 @@ from restate_server.partition.lifecycle.fail import attempts_exhausted, complete
 from restate_server.partition.lifecycle.invoke import invoke
 from restate_server.partition.lifecycle.kill import kill
 from restate_server.partition.lifecycle.notify import append_notification
+from restate_server.partition.lifecycle.patch_state import patch_state
 from restate_server.partition.lifecycle.pause import pause, resume
 from restate_server.partition.lifecycle.purge import purge
+from restate_server.partition.lifecycle.purge_journal import purge_journal
 from restate_server.partition.lifecycle.recover import recover
+from restate_server.partition.lifecycle.restart_as_new import restart_as_new
 from restate_server.partition.lifecycle.start import apply_pin
 from restate_server.partition.lifecycle.suspend import suspend
 from restate_server.partition.lifecycle.timers import timer_fired
@@ -103,11 +109,15 @@ ENTRY_RULES: dict[int, EntryRule] = {
 
 
 class SchemaView(Protocol):
-    """What the state machine may ask of the schema (to resolve calls)."""
+    """What the state machine may ask of the schema (to resolve calls and deployments)."""
 
     def get_service(self, name: str) -> Any: ...
 
     def resolve_invocation_target(self, service: str, handler: str) -> Any: ...
+
+    def get_deployment(self, deployment_id: str) -> Any: ...
+
+    def latest_deployment_for(self, service: str) -> Any: ...
 
 
 class StateMachine:
@@ -173,6 +183,12 @@ class StateMachine:
             resume(ctx, command)
         elif isinstance(command, ResolveAwakeable):
             resolve_awakeable(ctx, command)
+        elif isinstance(command, PatchState):
+            patch_state(ctx, command)
+        elif isinstance(command, PurgeJournal):
+            purge_journal(ctx, command)
+        elif isinstance(command, RestartAsNewInvocation):
+            restart_as_new(ctx, command)
         elif isinstance(command, Recover):
             recover(ctx, *self.pk_range)
         else:  # pragma: no cover - exhaustive over Command

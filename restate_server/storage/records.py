@@ -136,6 +136,8 @@ class InvocationStatus(msgspec.Struct, array_like=True, kw_only=True):
     trace_id: str | None = None
     # None unless tracing was on (and sampled) when the invocation was created
     trace_context: TraceContext | None = None
+    # the completed invocation this one restarts (invoked_by "restart_as_new")
+    restarted_from: bytes | None = None
 
 
 class SleepTimer(msgspec.Struct, tag="sleep", array_like=True, frozen=True, gc=False):
@@ -161,6 +163,25 @@ class PromiseRecord(msgspec.Struct, array_like=True, kw_only=True):
     listeners: list[tuple[bytes, int]] = msgspec.field(default_factory=list)
 
 
+# A key's inbox holds, in order, invocation ids (24 bytes) and state mutations queued
+# behind the invocation holding the key; a mutation's encoding carries its 23-character
+# tag, so it is always longer than 24 bytes.
+INVOCATION_ID_LENGTH = 24
+
+
+class QueuedStateMutation(
+    msgspec.Struct, tag="external_state_mutation", array_like=True, frozen=True, gc=False
+):
+    """A whole-state replacement (admin API) waiting in a key's inbox."""
+
+    version: str | None
+    state: list[tuple[bytes, bytes]]
+
+
+def is_queued_invocation(inbox_value: bytes) -> bool:
+    return len(inbox_value) == INVOCATION_ID_LENGTH
+
+
 class JournalEntry(NamedTuple):
     type_id: int
     body: bytes
@@ -183,6 +204,7 @@ _status_encoder = msgspec.msgpack.Encoder()
 _status_decoder = msgspec.msgpack.Decoder(InvocationStatus)
 _timer_decoder = msgspec.msgpack.Decoder(TimerKind)
 _promise_decoder = msgspec.msgpack.Decoder(PromiseRecord)
+_mutation_decoder = msgspec.msgpack.Decoder(QueuedStateMutation)
 
 
 def encode(record: msgspec.Struct) -> bytes:
@@ -199,3 +221,7 @@ def decode_timer(raw: bytes) -> TimerKind:
 
 def decode_promise(raw: bytes) -> PromiseRecord:
     return _promise_decoder.decode(raw)
+
+
+def decode_queued_mutation(raw: bytes) -> QueuedStateMutation:
+    return _mutation_decoder.decode(raw)

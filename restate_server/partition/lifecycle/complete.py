@@ -5,6 +5,7 @@ from __future__ import annotations
 from restate_server.partition.actions import InvocationSpanEnd
 from restate_server.partition.context import ApplyContext
 from restate_server.partition.lifecycle.key_lock import KeyLock, lock_key, read_lock, write_lock
+from restate_server.partition.lifecycle.patch_state import replace_state
 from restate_server.partition.lifecycle.reply import reply_to_sink
 from restate_server.partition.lifecycle.start import start
 from restate_server.storage import keys
@@ -15,6 +16,8 @@ from restate_server.storage.records import (
     JournalEntry,
     Outcome,
     decode_journal_entry,
+    decode_queued_mutation,
+    is_queued_invocation,
 )
 
 
@@ -70,6 +73,11 @@ def release_key(ctx: ApplyContext, invocation_id: bytes, status: InvocationStatu
             ctx.txn.delete(inbox_key)
             remaining -= 1
             head = keys.decode_u64(inbox_key[-8:])
+            if not is_queued_invocation(next_id):
+                # a state mutation queued behind the holder: it runs now, in line
+                mutation = decode_queued_mutation(next_id)
+                replace_state(ctx, pk, target.service, target.key, mutation.version, mutation.state)
+                continue
             next_status = ctx.get_status(next_id)
             if next_status is None or next_status.status == COMPLETED:
                 continue  # defensive: cancel/kill take invocations out of the inbox
