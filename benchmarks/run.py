@@ -431,7 +431,18 @@ def main() -> None:
     parser.add_argument("--sdk-scale", type=float, default=0.2, help="request counts, SDK table")
     parser.add_argument("--only", default="", help="comma list of workload name parts")
     parser.add_argument("--no-sync", action="store_true", help="turn fsync off (not headline)")
-    sys.exit(asyncio.run(main_async(parser.parse_args())))
+    parser.add_argument(
+        "--query",
+        action="store_true",
+        help="then the /query benchmark (benchmarks/query.py, 100,000 retained invocations)",
+    )
+    args = parser.parse_args()
+    code = asyncio.run(main_async(args))
+    if args.query and code == 0:
+        from benchmarks import query
+
+        code = query.main(["--smoke"] if args.smoke else [])
+    sys.exit(code)
 
 
 if __name__ == "__main__":

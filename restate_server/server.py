@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import importlib
 import logging
 import os
 import socket
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 from restate_server.http_server import serve
@@ -36,6 +37,8 @@ from restate_server.storage.committer import Committer
 from restate_server.storage.db import Store
 
 if TYPE_CHECKING:
+    from restate_server.http_server import Request, Response
+    from restate_server.query.service import QueryService
     from restate_server.request_identity import RequestSigner
     from restate_server.tracing.tracer import InvocationTracer
 
@@ -98,6 +101,8 @@ class Server:
         self.metrics: NodeMetrics | None = None if config.disable_prometheus else NodeMetrics()
         # None unless a tracing endpoint is configured (then OpenTelemetry is imported)
         self.tracer: InvocationTracer | None = None
+        # POST /query (set at start)
+        self.query: QueryService | None = None
 
     async def start(self) -> None:
         from restate_server.admin.app import AdminState, create_admin_handler
@@ -225,6 +230,7 @@ class Server:
             ingress_endpoint=advertised,
             invocations=InvocationOperations(partitions, waiters),
             cluster_name=config.cluster_name,
+            query=self._query_handler(store, committer, table, invoker, registry),
         )
         host, port = _split_address(config.admin.bind_address)
         self._admin_server = await serve(create_admin_handler(admin_state), host, port)
@@ -272,6 +278,38 @@ class Server:
             ("admin-api-server", advertised_admin),
             ("message-fabric-server", f"http://127.0.0.1:{self.node_address[1]}/"),
         ]
+
+    def _query_handler(
+        self,
+        store: Store,
+        committer: Committer,
+        table: PartitionTable,
+        invoker: Invoker,
+        registry: Any,
+    ) -> Callable[[Request, Any], Awaitable[Response]]:
+        """POST /query: the query service is made by the first query (and DataFusion is
+        imported by it), so a server nobody queries pays nothing for it."""
+
+        async def handle(request: Request, version: Any) -> Response:
+            query = self.query
+            if query is None:
+                # imported off the loop: with a cold page cache an import reads files
+                service = await asyncio.to_thread(
+                    importlib.import_module, "restate_server.query.service"
+                )
+                query = self.query  # another request may have made it meanwhile
+                if query is None:
+                    query = self.query = service.QueryService(
+                        snapshot=lambda ranges: committer.read(lambda: store.snapshot(ranges)),
+                        partitions=table,
+                        invoker_tasks=lambda: invoker.tasks.values(),
+                        registry=registry,
+                        server_version=SERVER_VERSION,
+                        memory_limit=self.config.py.query.memory_limit,
+                    )
+            return await query(request, version)
+
+        return handle
 
     def _request_signer(self) -> RequestSigner | None:
         """The request identity signer; raises ``RequestIdentityKeyError`` on a bad key file."""
@@ -333,6 +371,8 @@ class Server:
         if self.partitions is not None:
             for processor in self.partitions.processors:
                 await processor.stop()
+        if self.query is not None:
+            await self.query.close()
         if self.committer is not None:
             self.committer.close()
         if self.store is not None:

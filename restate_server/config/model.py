@@ -131,6 +131,21 @@ class LogServerOptions(_Options):
     rocksdb_disable_wal_fsync: bool = False
 
 
+class QueryOptions(_Options):
+    """``[py.query]`` (this server's own key; the real server has other query settings):
+    ``POST /query``."""
+
+    # DataFusion's memory pool for one query (sorts, joins, aggregations); the encoded
+    # answer may not grow past it either. Scans stream their rows in small batches.
+    memory_limit: Annotated[int, ByteSize()] = 128 * MIB
+
+
+class PyOptions(_Options):
+    """``[py]``: settings of this server that the real restate-server does not have."""
+
+    query: QueryOptions = msgspec.field(default_factory=QueryOptions)
+
+
 class StorageSettings(msgspec.Struct, frozen=True):
     """What the store needs, derived from the real keys (not a TOML table)."""
 
@@ -188,6 +203,7 @@ class Config(_Options):
     ingress: IngressOptions = msgspec.field(default_factory=IngressOptions)
     networking: NetworkingOptions = msgspec.field(default_factory=NetworkingOptions)
     log_server: LogServerOptions = msgspec.field(default_factory=LogServerOptions)
+    py: PyOptions = msgspec.field(default_factory=PyOptions)
 
     def node_bind_host_port(self) -> tuple[str, int]:
         return parse_bind_address(self.bind_address, NODE_PORT)

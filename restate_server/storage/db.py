@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 
 import rocksdict
 
 from restate_server.storage.keys import prefix_end
+from restate_server.storage.snapshot import Range, StoreSnapshot
 
 
 class Store:
@@ -45,6 +46,11 @@ class Store:
 
     def get(self, key: bytes) -> bytes | None:
         return self._db.get(key)
+
+    def snapshot(self, ranges: Iterable[Range] = ()) -> StoreSnapshot:
+        """The store as it is now, frozen, with iterators over ``ranges`` opened at the
+        same instant (see ``StoreSnapshot``)."""
+        return StoreSnapshot(self._db, ranges)
 
     def scan_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         return self.scan_range(prefix, prefix_end(prefix))
