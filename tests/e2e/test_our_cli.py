@@ -1,9 +1,7 @@
 """Our ``restate`` CLI (restate_cli) end to end, as a subprocess, against the real
 restate-server 1.7.12 and against our server, with the TS test services.
 
-Every flow runs on both servers. On ours, parts that need a server feature still being
-built are skipped while the server answers 501 for it (checked at run time, never assumed):
-``POST /query`` (everything that lists or inspects invocations and state).
+Every flow runs on both servers.
 """
 
 from __future__ import annotations
@@ -21,7 +19,7 @@ from typing import Any
 import pytest
 
 from tests.support.endpoints import TsEndpoint
-from tests.support.http import call, request
+from tests.support.http import call
 from tests.support.server import RealRestateServerProcess, RestateServerProcess
 
 Server = RestateServerProcess | RealRestateServerProcess
@@ -108,19 +106,6 @@ class Cli:
         resp = call(self.server.ingress_url, f"{path}/send", body)
         assert resp.status == 202, resp.text()
         return str(resp.json()["invocationId"])
-
-    def needs_query(self) -> None:
-        """Skip on our server while its ``/query`` answers 501 (being built)."""
-        if self.which == "real":
-            return
-        resp = request(
-            "POST",
-            self.server.admin_url + "/v4/query",
-            body=json.dumps({"query": "SELECT id FROM sys_invocation LIMIT 1"}).encode(),
-            headers={"content-type": "application/json", "accept": "application/json"},
-        )
-        if resp.status == 501:
-            pytest.skip(f"our server's POST /query answers 501: {resp.text()[:200]}")
 
     def wait_for(
         self, what: str, probe: Callable[[], Any], timeout: float = 30.0, interval: float = 0.3
@@ -218,7 +203,6 @@ def test_whoami_deployments_and_services(cli: Cli) -> None:
 
 def test_services_status(cli: Cli) -> None:
     _register(cli)
-    cli.needs_query()
     assert call(cli.server.ingress_url, "/Counter/s1/add", 1).json() == 1
     status = cli.run("services", "status", "Counter")
     assert "Summary" in status.stdout and "Active Keys" in status.stdout
@@ -235,7 +219,6 @@ def test_services_status(cli: Cli) -> None:
 
 def test_invocation_lifecycle(cli: Cli) -> None:
     deployment_id = _register(cli)
-    cli.needs_query()
 
     # a suspended invocation and its journal
     cli.run("svc", "config", "patch", "Sleeper", "--inactivity-timeout", "1s", "--yes")
@@ -311,7 +294,6 @@ def test_invocation_lifecycle(cli: Cli) -> None:
 
 def test_journal_follow_until_completion(cli: Cli) -> None:
     _register(cli)
-    cli.needs_query()
     invocation_id = cli.send("/Steps/threeSteps", "f1")
     cli.endpoint.wait_at_gate("f1")
     follower = cli.popen("invocations", "journal", invocation_id, "--follow", "--interval", "0.3")
@@ -336,7 +318,6 @@ def test_journal_follow_until_completion(cli: Cli) -> None:
 
 def test_state_get_patch_edit_clear(cli: Cli, tmp_path: Path) -> None:
     _register(cli)
-    cli.needs_query()
     assert call(cli.server.ingress_url, "/Counter/k1/add", 5).json() == 5
     assert cli.run("state", "get", "Counter", "k1", "--plain").stdout.strip() == '{"count":5}'
     table = cli.run("kv", "get", "Counter", "k1")
