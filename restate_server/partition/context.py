@@ -9,6 +9,7 @@ from restate_server.partition.actions import Action, NotifyInvoker, Shuffle
 from restate_server.partition.commands import encode_outbox_command
 from restate_server.storage import keys
 from restate_server.storage.records import (
+    COMPLETED,
     INVOKED,
     InvocationStatus,
     decode_status,
@@ -21,6 +22,8 @@ if TYPE_CHECKING:
     from restate_server.partition.commands import OutboxCommand
     from restate_server.partition.state_machine import SchemaView, StateMachine
 
+_UNKNOWN = "?"  # not a status: the index entry was neither read nor written
+
 
 class ApplyContext:
     """Storage access plus the action list of the batch being applied.
@@ -32,6 +35,7 @@ class ApplyContext:
 
     __slots__ = (
         "_counters",
+        "_indexed",
         "_machine",
         "_statuses",
         "actions",
@@ -57,6 +61,9 @@ class ApplyContext:
         # One object per invocation while a command is applied, so that rules that
         # reach the same invocation twice (e.g. resolving one's own awakeable) share it.
         self._statuses: dict[bytes, InvocationStatus | None] = {}
+        # each invocation's status as the active-invocation index holds it (None: not
+        # there), for those read or written by this command
+        self._indexed: dict[bytes, str | None] = {}
 
     # ---- invocation status
 
@@ -67,16 +74,31 @@ class ApplyContext:
         raw = self.txn.get(keys.invocation_status(invocation_id))
         status = None if raw is None else decode_status(raw)
         statuses[invocation_id] = status
+        # the rules change status objects in place: remember what the index says now
+        self._indexed[invocation_id] = (
+            None if status is None or status.status == COMPLETED else status.status
+        )
         return status
 
     def put_status(self, invocation_id: bytes, status: InvocationStatus) -> None:
         status.modified_at = self.now
         self._statuses[invocation_id] = status
         self.txn.put(keys.invocation_status(invocation_id), encode(status))
+        indexed = None if status.status == COMPLETED else status.status
+        # the index changes with the status only (not on every journal entry)
+        if self._indexed.get(invocation_id, _UNKNOWN) != indexed:
+            self._indexed[invocation_id] = indexed
+            if indexed is None:
+                self.txn.delete(keys.active_invocation(invocation_id))
+            else:
+                self.txn.put(keys.active_invocation(invocation_id), indexed.encode())
 
     def delete_status(self, invocation_id: bytes) -> None:
         self._statuses[invocation_id] = None
         self.txn.delete(keys.invocation_status(invocation_id))
+        if self._indexed.get(invocation_id, _UNKNOWN) is not None:
+            self.txn.delete(keys.active_invocation(invocation_id))
+        self._indexed[invocation_id] = None
 
     # ---- journal
 

@@ -32,7 +32,6 @@ from restate_server.query.tables import (
     state,
 )
 from restate_server.query.tables.keyed import instance_ranges
-from restate_server.query.tables.status_records import status_ranges
 from restate_server.storage import keys
 from restate_server.storage.snapshot import Range
 
@@ -100,14 +99,14 @@ TABLES: dict[str, TableDef] = {
         _partitioned(
             "sys_invocation_status",
             invocations.scan_status,
-            status_ranges,
+            invocations.status_table_ranges,
             id_column="id",
             key_column="target_service_key",
         ),
         _partitioned(
             "sys_invocation",
             invocations.scan_invocation,
-            status_ranges,
+            invocations.invocation_table_ranges,
             id_column="id",
             key_column="target_service_key",
         ),

@@ -7,6 +7,9 @@ from collections.abc import Iterable, Iterator
 
 import rocksdict
 
+from restate_server.storage import keys
+from restate_server.storage.active_index import TAG as ACTIVE_TAG
+from restate_server.storage.active_index import ActiveIndex
 from restate_server.storage.keys import prefix_end
 from restate_server.storage.snapshot import Range, StoreSnapshot
 
@@ -43,6 +46,8 @@ class Store:
         self._write_options.sync = False  # synced by flush_wal (see the class doc)
         self.path = path
         self.sync_writes = sync_writes
+        # not in RocksDB: kept in memory, built from the statuses (see active_index)
+        self.active = ActiveIndex.of_statuses(self.scan_prefix(keys.INVOCATION_STATUS))
 
     def get(self, key: bytes) -> bytes | None:
         return self._db.get(key)
@@ -50,13 +55,20 @@ class Store:
     def snapshot(self, ranges: Iterable[Range] = ()) -> StoreSnapshot:
         """The store as it is now, frozen, with iterators over ``ranges`` opened at the
         same instant (see ``StoreSnapshot``)."""
-        return StoreSnapshot(self._db, ranges)
+        ranges = list(ranges)
+        active = None
+        if any(start[:1] == keys.ACTIVE_INVOCATION for start, _ in ranges):
+            active = self.active.frozen()
+        return StoreSnapshot(self._db, ranges, active)
 
     def scan_prefix(self, prefix: bytes) -> Iterator[tuple[bytes, bytes]]:
         return self.scan_range(prefix, prefix_end(prefix))
 
     def scan_range(self, start: bytes, end: bytes) -> Iterator[tuple[bytes, bytes]]:
         """Yield (key, value) for start <= key < end, in key order."""
+        if start[:1] == keys.ACTIVE_INVOCATION:
+            yield from self.active.scan(start, end)
+            return
         # The bound lets RocksDB stop at ``end``: without it, finding out that the range
         # is over means stepping to the next live key after it, over every tombstone in
         # between (dequeued inbox entries of other keys, say).
@@ -73,24 +85,23 @@ class Store:
 
     def write(self, writes: dict[bytes, bytes | None]) -> None:
         """Apply puts (bytes) and deletes (None) atomically."""
-        batch = rocksdict.WriteBatch(raw_mode=True)
-        for key, value in writes.items():
-            if value is None:
-                batch.delete(key)
-            else:
-                batch.put(key, value)
-        self._write_durably(batch)
+        self.write_many([writes])
 
     def write_many(self, batches: list[dict[bytes, bytes | None]]) -> None:
         """Apply several batches, in order, as one atomic synced write."""
         batch = rocksdict.WriteBatch(raw_mode=True)
+        indexed: list[tuple[bytes, bytes | None]] = []
         for writes in batches:
             for key, value in writes.items():
-                if value is None:
+                if key[0] == ACTIVE_TAG:
+                    indexed.append((key, value))
+                elif value is None:
                     batch.delete(key)
                 else:
                     batch.put(key, value)
         self._write_durably(batch)
+        if indexed:
+            self.active.apply(indexed)
 
     def _write_durably(self, batch: rocksdict.WriteBatch) -> None:
         self._db.write(batch, self._write_options)

@@ -12,6 +12,8 @@ from __future__ import annotations
 import struct
 
 INVOCATION_STATUS = b"S"
+# an index of the invocations that are not completed: id -> their status (UTF-8)
+ACTIVE_INVOCATION = b"A"
 JOURNAL = b"J"
 STATE = b"V"
 KEY_LOCK = b"L"
@@ -39,6 +41,10 @@ def _pk(partition_key: int) -> bytes:
 
 def invocation_status(invocation_id: bytes) -> bytes:
     return INVOCATION_STATUS + invocation_id
+
+
+def active_invocation(invocation_id: bytes) -> bytes:
+    return ACTIVE_INVOCATION + invocation_id
 
 
 def journal_prefix(invocation_id: bytes) -> bytes:

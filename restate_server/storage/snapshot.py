@@ -21,21 +21,28 @@ from typing import Any
 
 import rocksdict
 
-from restate_server.storage.keys import prefix_end
+from restate_server.storage.active_index import FrozenIndex
+from restate_server.storage.keys import ACTIVE_INVOCATION, prefix_end
 
 Range = tuple[bytes, bytes]  # [start, end)
 
 
 class StoreSnapshot:
-    __slots__ = ("_db", "_items", "_snapshot", "_values")
+    __slots__ = ("_active", "_db", "_items", "_snapshot", "_values")
 
-    def __init__(self, db: Any, ranges: Iterable[Range] = ()) -> None:
-        """Call where the instant must be taken (``Committer.read``)."""
+    def __init__(
+        self, db: Any, ranges: Iterable[Range] = (), active: FrozenIndex | None = None
+    ) -> None:
+        """Call where the instant must be taken (``Committer.read``); ``active``: the
+        active-invocation index at the same instant (kept in memory, not in RocksDB)."""
         self._db = db
         self._snapshot = db.snapshot()
+        self._active = active
         self._items: dict[Range, list[Any]] = {}
         self._values: dict[Range, list[Any]] = {}
         for start, end in ranges:
+            if start[:1] == ACTIVE_INVOCATION:
+                continue
             self._items.setdefault((start, end), []).append(self._open(db.items, start, end))
             self._values.setdefault((start, end), []).append(self._open(db.values, start, end))
 
@@ -66,6 +73,9 @@ class StoreSnapshot:
 
     def items(self, start: bytes, end: bytes) -> Iterator[tuple[bytes, bytes]]:
         """(key, value) for start <= key < end, in key order."""
+        if start[:1] == ACTIVE_INVOCATION:
+            yield from self._active.scan(start, end) if self._active is not None else ()
+            return
         options, iterator = self._take(self._items, self._db.items, start, end)
         yield from iterator
         del options

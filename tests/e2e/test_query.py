@@ -80,6 +80,8 @@ def _scenario(srv: Server) -> None:
     srv.call("/Counter/k1/add", 3)
     srv.call("/Counter/k1/add", 4)
     srv.call("/Payment/p1/run/send", {"amount": 5})
+    # lists order by creation time, then by id (which differs between servers): no ties
+    time.sleep(0.01)
     srv.call("/Sleeper/sleep/send", 60_000)
 
 

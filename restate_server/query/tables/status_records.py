@@ -25,7 +25,7 @@ from restate_server.query.partition_scan import in_partition, partition_range
 from restate_server.query.read_view import ReadView
 from restate_server.storage import keys
 from restate_server.storage.keys import prefix_end
-from restate_server.storage.records import InvocationStatus
+from restate_server.storage.records import COMPLETED, InvocationStatus
 
 RAW_STATUSES = ("scheduled", "inboxed", "invoked", "suspended", "paused", "completed")
 FIELD_NAMES = tuple(field.name for field in msgspec.structs.fields(InvocationStatus))
@@ -193,11 +193,17 @@ def ids_in(hints: ScanHints, partitions: PartitionTable, partition_id: int) -> l
 
 
 def status_ranges(
-    hints: ScanHints, partitions: PartitionTable, partition_id: int
+    hints: ScanHints,
+    partitions: PartitionTable,
+    partition_id: int,
+    statuses: frozenset[str] | None = None,
 ) -> list[tuple[bytes, bytes]]:
-    """The status key ranges a scan of the partition reads (none when it reads ids)."""
+    """The key ranges a scan of the partition reads (none when it reads ids): of the
+    active-invocation index when only statuses other than ``completed`` can match
+    (``statuses``, the raw ones), else of the stored statuses."""
     if hints.values("id") is not None:
         return []
+    tag = keys.INVOCATION_STATUS if reads_completed(statuses) else keys.ACTIVE_INVOCATION
     prefixes: list[bytes] = []
     instance_keys = hints.values("target_service_key")
     pks = hints.values("partition_key")
@@ -206,7 +212,7 @@ def status_ranges(
             if isinstance(key, str):
                 pk = partition_key_for_key("", key)
                 if (pks is None or pk in pks) and in_partition(pk, partitions, partition_id):
-                    prefixes.append(keys.INVOCATION_STATUS + pk.to_bytes(8, "big"))
+                    prefixes.append(tag + pk.to_bytes(8, "big"))
     elif pks is not None:
         for pk in pks:
             if (
@@ -214,16 +220,21 @@ def status_ranges(
                 and 0 <= pk < 1 << 64
                 and in_partition(pk, partitions, partition_id)
             ):
-                prefixes.append(keys.INVOCATION_STATUS + pk.to_bytes(8, "big"))
+                prefixes.append(tag + pk.to_bytes(8, "big"))
     else:
-        return [partition_range(keys.INVOCATION_STATUS, partitions, partition_id)]
+        return [partition_range(tag, partitions, partition_id)]
     return [(p, prefix_end(p)) for p in sorted(set(prefixes))]
+
+
+def reads_completed(statuses: frozenset[str] | None) -> bool:
+    return statuses is None or COMPLETED in statuses
 
 
 def status_chunks(
     hints: ScanHints,
     view: ReadView,
     partition_id: int,
+    statuses: frozenset[str] | None,
     keep: StatusFilter,
     size: int,
     with_keys: bool = True,
@@ -231,7 +242,7 @@ def status_chunks(
     """(status keys, records) of the partition's invocations that can match ``hints``, in
     chunks of up to ``size`` rows.
 
-    Without ``with_keys`` the key list is empty: reading values alone is cheaper.
+    Without ``with_keys`` the key list may be empty: reading values alone is cheaper.
     """
     snapshot = view.snapshot
     ids = ids_in(hints, view.partitions, partition_id)
@@ -244,7 +255,11 @@ def status_chunks(
             part = kept[offset : offset + size]
             yield [key for key, _ in part], [value for _, value in part]
         return
-    for start, end in status_ranges(hints, view.partitions, partition_id):
+    ranges = status_ranges(hints, view.partitions, partition_id, statuses)
+    if not reads_completed(statuses):
+        yield from _active_chunks(snapshot, ranges, statuses, keep, size)
+        return
+    for start, end in ranges:
         if not with_keys and keep.passes_all:
             values = snapshot.values(start, end)
             while chunk := list(islice(values, size)):
@@ -255,3 +270,32 @@ def status_chunks(
             items = keep.select(items)
         while part := list(islice(items, size)):
             yield [key for key, _ in part] if with_keys else [], [value for _, value in part]
+
+
+def _active_chunks(
+    snapshot: Any,
+    ranges: list[tuple[bytes, bytes]],
+    statuses: frozenset[str] | None,
+    keep: StatusFilter,
+    size: int,
+) -> Iterator[tuple[list[bytes], list[bytes]]]:
+    """Through the active-invocation index: its entries hold the status, so only the
+    records of invocations in one of ``statuses`` are read (point reads)."""
+    wanted = None if statuses is None else frozenset(s.encode() for s in statuses)
+    part_keys: list[bytes] = []
+    part_values: list[bytes] = []
+    for start, end in ranges:
+        for index_key, status in snapshot.items(start, end):
+            if wanted is not None and status not in wanted:
+                continue
+            key = keys.INVOCATION_STATUS + index_key[1:]
+            value = snapshot.get(key)
+            if value is None or not keep(value):
+                continue  # an index entry is written with its record: never missing
+            part_keys.append(key)
+            part_values.append(value)
+            if len(part_values) >= size:
+                yield part_keys, part_values
+                part_keys, part_values = [], []
+    if part_values:
+        yield part_keys, part_values
