@@ -5,7 +5,8 @@
     .venv/bin/python -m benchmarks.query --smoke             # seconds: checks that it runs
     .venv/bin/python -m benchmarks.run --query ...           # the same, after the A/B table
 
-Measures, on our server with the benchmark's TypeScript endpoint:
+Measures, on our server and on the real restate-server 1.7.12 (``--server``), with the
+benchmark's TypeScript endpoint:
 
 * the real CLI's ``invocations describe ID`` and ``invocations list`` (wall time of the
   command, and the "Query took" it reports), and each of their statements alone;
@@ -38,7 +39,7 @@ from typing import Any
 from benchmarks.loadgen import build_request, run_closed_loop
 from tests.support.endpoints import TsEndpoint
 from tests.support.node import NodeTools, ensure_node_tools
-from tests.support.server import RestateServerProcess
+from tests.support.server import RealRestateServerProcess, RestateServerProcess
 
 HERE = Path(__file__).resolve().parent
 SERVICES_APP = HERE / "services" / "app.mjs"
@@ -169,8 +170,11 @@ def rss_mb(pid: int) -> float:
     return float("nan")
 
 
+Server = RestateServerProcess | RealRestateServerProcess
+
+
 class RealCli:
-    def __init__(self, tools: NodeTools, server: RestateServerProcess, home: Path) -> None:
+    def __init__(self, tools: NodeTools, server: Server, home: Path) -> None:
         self._tools = tools
         self._env = {
             **os.environ,
@@ -218,14 +222,19 @@ def _with_cli_every_second(cli: RealCli, stop: threading.Event, took: list[float
         stop.wait(max(0.0, 1.0 - (time.monotonic() - started)))
 
 
-async def bench(args: argparse.Namespace) -> dict[str, Any]:
+async def bench(args: argparse.Namespace, which: str) -> dict[str, Any]:
     tools = ensure_node_tools()
     work = Path(tempfile.mkdtemp(prefix="restate-bench-query-"))
     endpoint = TsEndpoint(SERVICES_APP, None, None, work_dir=work, tools=tools, name="bench-ts")
     endpoint.start()
-    server = RestateServerProcess(work / "ours", work, env={"RESTATE_LOG_FILTER": "warn"})
+    env = {"RESTATE_LOG_FILTER": "warn"}
+    server: Server = (
+        RestateServerProcess(work / "ours", work, env=env)
+        if which == "ours"
+        else RealRestateServerProcess(work / "real", work, env=env, tools=tools)
+    )
     server.start()
-    out: dict[str, Any] = {"invocations": args.invocations}
+    out: dict[str, Any] = {"server": which, "invocations": args.invocations}
     try:
         server.register(endpoint.url)
         pid = server.process.pid
@@ -317,11 +326,12 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def report(out: dict[str, Any]) -> str:
-    lines = [f"/query with {out['invocations']:,} retained invocations (our server)"]
+    name = "our server" if out["server"] == "ours" else "the real restate-server 1.7.12"
+    lines = [f"/query with {out['invocations']:,} retained invocations ({name})"]
     lines.append(f"  load: {out['load_s']:.0f} s of greets c32")
     first = out["first_query"]
     lines.append(
-        f"  first query (imports DataFusion): {first['ms']:.0f} ms; loop stall max "
+        f"  first query (ours: imports DataFusion): {first['ms']:.0f} ms; loop stall max "
         f"{first['health_probe']['max_ms']:.1f} ms"
     )
     for name, figures in out["statements_ms"].items():
@@ -367,14 +377,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=2, help="alternating throughput rounds")
     parser.add_argument("--runs", type=int, default=7, help="repetitions per latency figure")
     parser.add_argument("--smoke", action="store_true", help="tiny run: checks that it works")
+    parser.add_argument(
+        "--server", choices=["ours", "real", "both"], default="both", help="which server(s)"
+    )
     args = parser.parse_args(argv)
     if args.smoke:
         args.invocations, args.greets, args.rounds, args.runs = 200, 200, 1, 1
-    out = asyncio.run(bench(args))
-    out["report"] = report(out)
+    results: dict[str, Any] = {}
+    for which in ("ours", "real") if args.server == "both" else (args.server,):
+        out = asyncio.run(bench(args, which))
+        out["report"] = report(out)
+        results[which] = out
     RESULTS_DIR.mkdir(exist_ok=True)
     stem = "query-smoke" if args.smoke else "query"
-    (RESULTS_DIR / f"{stem}.json").write_text(json.dumps(out, indent=2))
+    (RESULTS_DIR / f"{stem}.json").write_text(json.dumps(results, indent=2))
     return 0
 
 

@@ -50,3 +50,25 @@ def test_smoke_run_prints_both_tables_and_writes_json(tools: NodeTools) -> None:
     for rounds in payload["rounds"].values():
         assert rounds[0]["sends"]["accept_errors"] == 0
         assert rounds[0]["sends"]["completed"] == 100  # smoke: 1 % of 10,000 sends, all ran
+
+
+def test_query_benchmark_smoke_runs_on_both_servers(tools: NodeTools) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.query", "--smoke"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads((ROOT / "benchmarks/results/query-smoke.json").read_text())
+    assert set(results) == {"ours", "real"}
+    for which, out in results.items():
+        assert out["server"] == which
+        assert set(out["cli"]) == {
+            "restate invocations describe ID",
+            "restate invocations list",
+            "restate invocations list --all --limit 100",
+        }
+        assert out["statements_ms"]["list: count of first 50000"]["median"] > 0
+    assert "(the real restate-server 1.7.12)" in done.stdout
