@@ -8,9 +8,7 @@ from the real server; the runs on ``real`` keep checking that they still hold.
 
 from __future__ import annotations
 
-import os
 import re
-import subprocess
 import threading
 import time
 from collections.abc import Callable
@@ -23,6 +21,7 @@ from restate_server.partition.state_version import state_version
 from tests.support.endpoints import TsEndpoint
 from tests.support.http import Response, call, request
 from tests.support.node import NodeTools
+from tests.support.real_cli import RealCli
 from tests.support.server import RealRestateServerProcess, RestateServerProcess
 
 Server = RestateServerProcess | RealRestateServerProcess
@@ -298,20 +297,7 @@ def test_real_cli_state_and_restart(
 ) -> None:
     """``restate state patch|clear`` and ``invocations restart-as-new`` (they need /query)."""
     srv, _ = env
-    cli_env = {
-        **os.environ,
-        "RESTATE_ADMIN_URL": srv.admin_url,
-        "RESTATE_INGRESS_URL": srv.ingress_url,
-        "HOME": str(tmp_path),
-        "NO_COLOR": "1",
-    }
-
-    def cli(*args: str) -> str:
-        done = subprocess.run(
-            [str(tools.restate_cli), *args], env=cli_env, capture_output=True, text=True, timeout=60
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
-        return done.stdout + done.stderr
+    cli = RealCli(tools, srv, tmp_path)
 
     invoke(srv, "/Counter/k1/add", 7)
     assert cli("state", "get", "Counter", "k1", "--plain").strip() == '{"count":7}'

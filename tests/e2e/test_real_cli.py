@@ -1,14 +1,14 @@
-"""The real `restate` CLI 1.7.12 against our admin API (the commands it needs no SQL for)."""
+"""The real `restate` CLI 1.7.12 against our server with an official-Python-SDK endpoint
+(the TS services go through every command in test_real_cli_parity.py)."""
 
 from __future__ import annotations
 
-import os
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
 from tests.support.endpoints import PyEndpoint
 from tests.support.node import NodeTools
+from tests.support.real_cli import RealCli
 from tests.support.server import RestateServerProcess
 
 
@@ -20,20 +20,7 @@ def test_cli_registers_and_lists(
 ) -> None:
     endpoint = py_endpoint()
     srv = server()
-    env = {
-        **os.environ,
-        "RESTATE_ADMIN_URL": srv.admin_url,
-        "RESTATE_INGRESS_URL": srv.ingress_url,
-        "HOME": str(tmp_path),
-        "NO_COLOR": "1",
-    }
-
-    def cli(*args: str) -> str:
-        done = subprocess.run(
-            [str(tools.restate_cli), *args], env=env, capture_output=True, text=True, timeout=60
-        )
-        assert done.returncode == 0, done.stdout + done.stderr
-        return done.stdout + done.stderr
+    cli = RealCli(tools, srv, tmp_path)
 
     assert "is healthy" in cli("whoami")
     cli("deployments", "register", "--yes", endpoint.url)

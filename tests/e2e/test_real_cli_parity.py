@@ -4,7 +4,8 @@ must exit with the same code and print the same thing once ids, times and durati
 masked. On top of the comparison, what a command must show is asserted on our output
 (a suspended invocation's journal, a paused invocation, a busy key with a queue, ...).
 
-The scenario runs once per server (module scope); each command is its own test.
+The scenario runs once per server and SDK (the test services on the TypeScript SDK, the
+official Python SDK and ours); each command is its own test.
 """
 
 from __future__ import annotations
@@ -21,12 +22,14 @@ from typing import Any
 
 import pytest
 
-from tests.support.endpoints import TsEndpoint
+from tests.support.endpoints import PyEndpoint, TsEndpoint
 from tests.support.http import call, request
 from tests.support.node import NodeTools
 from tests.support.server import RealRestateServerProcess, RestateServerProcess
 
-APP = Path(__file__).parent / "ts_services" / "app.mjs"
+HERE = Path(__file__).parent
+TS_APP = HERE / "ts_services" / "app.mjs"
+PY_APP = HERE / "py_services" / "app.py"
 # Suspend soon after a handler starts waiting, so suspended invocations show up quickly.
 SERVER_ENV = {"RESTATE_WORKER__INVOKER__INACTIVITY_TIMEOUT": "1s"}
 # A well-formed id that neither server has (from the real server's capture).
@@ -102,7 +105,7 @@ def mask(text: str) -> str:
 class Scenario:
     """Drives one server with the real CLI."""
 
-    def __init__(self, tools: NodeTools, server: Any, endpoint: TsEndpoint, home: Path) -> None:
+    def __init__(self, tools: NodeTools, server: Any, endpoint: Any, home: Path) -> None:
         self.tools = tools
         self.server = server
         self.endpoint = endpoint
@@ -298,12 +301,19 @@ class Scenario:
         return Outcome(self.runs, self.names)
 
 
-def _play(which: str, tools: NodeTools, base: Path) -> Outcome:
+def _endpoint(sdk: str, work: Path, tools: NodeTools) -> TsEndpoint | PyEndpoint:
+    env = {"GATE_DIR": str(work)}
+    if sdk == "ts":
+        return TsEndpoint(TS_APP, env=env, work_dir=work, tools=tools, name="ts-services")
+    if sdk == "sdk":
+        env["TEST_SDK"] = "restate_sdk"  # the same module on our SDK
+    return PyEndpoint(PY_APP, env=env, work_dir=work, name=f"{sdk}-services")
+
+
+def _play(which: str, sdk: str, tools: NodeTools, base: Path) -> Outcome:
     work = base / which
     work.mkdir(parents=True)
-    endpoint = TsEndpoint(
-        APP, env={"GATE_DIR": str(work)}, work_dir=work, tools=tools, name=f"{which}-services"
-    )
+    endpoint = _endpoint(sdk, work, tools)
     cls = RealRestateServerProcess if which == "real" else RestateServerProcess
     server = cls(work / "data", work, env=SERVER_ENV, name=f"{which}-server")
     endpoint.start()
@@ -321,12 +331,12 @@ def _play(which: str, tools: NodeTools, base: Path) -> Outcome:
         endpoint.stop()
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="module", params=["ts", "py", "sdk"])
 def outcomes(
-    tools: NodeTools, tmp_path_factory: pytest.TempPathFactory
+    request: pytest.FixtureRequest, tools: NodeTools, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[dict[str, Outcome]]:
-    base = tmp_path_factory.mktemp("cli-parity")
-    played = {which: _play(which, tools, base) for which in ("real", "ours")}
+    base = tmp_path_factory.mktemp(f"cli-parity-{request.param}")
+    played = {which: _play(which, request.param, tools, base) for which in ("real", "ours")}
     dump = os.environ.get("CLI_PARITY_DUMP")  # a folder: write both outputs for a look
     if dump:
         for which, outcome in played.items():
