@@ -5,15 +5,20 @@ The ingress answers short JSON requests at a high rate; a general web framework
 spends more CPU per request than the rest of the request path together, and
 importing one costs a quarter of a second at startup. This server does only what
 the two APIs need: keep-alive, pipelined requests answered in order, bodies with
-content-length or chunked encoding, and a size limit.
+content-length or chunked encoding, and limits: sizes (413, 414, 431, refused before
+the excess is buffered) and read timeouts (408), from ``HttpLimits``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import re
+import time
 from collections import deque
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from functools import partial
 from http import HTTPStatus
 from typing import Protocol
@@ -23,9 +28,9 @@ import httptools
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 32 * 1024 * 1024
-
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
+# the real server's (hyper's) phrases where Python's differ
+_REASONS |= {413: "Payload Too Large", 414: "URI Too Long"}
 
 
 class Request:
@@ -141,30 +146,80 @@ class ConnectionObserver(Protocol):
     def connection_dropped(self, status: str) -> None: ...
 
 
+@dataclass(frozen=True, slots=True)
+class HttpLimits:
+    """What one request may cost before it is refused (``[py.http]``)."""
+
+    max_body_bytes: int = 32 * 1024 * 1024  # 413
+    max_head_bytes: int = 64 * 1024  # request line + headers: 431
+    max_url_bytes: int = 65_534  # the real server's URI limit: 414
+    max_headers: int = 100  # 431
+    header_timeout_s: float = 10.0  # the head must arrive within this: 408
+    body_timeout_s: float = 30.0  # a body that stops arriving this long: 408
+    idle_timeout_s: float = 120.0  # a kept-alive connection with nothing in flight
+
+
+DEFAULT_LIMITS = HttpLimits()
+
+# where the parser is in the current request
+_IDLE, _HEAD, _BODY = 0, 1, 2
+_REQUEST_LINE = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+ \S+ HTTP/\d\.\d\r?$")
+
+
+class _Refused(Exception):
+    """Raised from a parser callback: the request is answered with ``response``."""
+
+    def __init__(self, response: Response) -> None:
+        self.response = response
+
+
 class _HttpProtocol(asyncio.Protocol):
-    def __init__(self, handler: Handler, observer: ConnectionObserver | None = None) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        observer: ConnectionObserver | None = None,
+        limits: HttpLimits = DEFAULT_LIMITS,
+        connections: set[_HttpProtocol] | None = None,
+    ) -> None:
         self._handler = handler
         self._observer = observer
+        self._limits = limits
+        self._connections = connections  # the server's open connections (for timeouts)
         self._drop_status = "success"  # how the connection ended, for the observer
         self._transport: asyncio.Transport | None = None
         self._parser = httptools.HttpRequestParser(self)
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
+        self._measure_head = False  # the chunk that began the head was a big one
         self._body: list[bytes] = []
         self._body_size = 0
-        self._queue: deque[tuple[Request, bool]] = deque()
+        # entries: (request, keep-alive) or a refusal answered after what came before
+        self._queue: deque[tuple[Request, bool] | Response] = deque()
         self._busy = False
         self._waiting: Deferred | None = None  # the answer in progress, if deferred
+        self._refused = False  # no more requests are read on this connection
+        self._phase = _IDLE
+        self._phase_since = 0.0  # when the head or body began (monotonic)
+        self._last_read = 0.0
+        self._last_answer = 0.0
+        self._head_unmeasured = False  # the head began inside the last chunk
+        self._head_read = 0  # bytes of the chunks read whole while in the head
+        self._completed_in_chunk = 0
 
     # ---- asyncio.Protocol
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self._transport = transport  # type: ignore[assignment]
+        self._last_answer = time.monotonic()
+        if self._connections is not None:
+            self._connections.add(self)
         if self._observer is not None:
             self._observer.connection_made()
 
     def connection_lost(self, exc: BaseException | None) -> None:
         self._transport = None
+        if self._connections is not None:
+            self._connections.discard(self)
         if self._observer is not None:
             self._observer.connection_dropped("io" if exc is not None else self._drop_status)
         self._queue.clear()
@@ -173,45 +228,105 @@ class _HttpProtocol(asyncio.Protocol):
             self._waiting = None
 
     def data_received(self, data: bytes) -> None:
+        if self._refused:
+            return  # answered with a refusal once what came before is out
+        self._last_read = time.monotonic()
+        phase = self._phase
+        if phase == _IDLE:
+            if not data.isascii():
+                data = _encode_raw_target(data)
+            # a head that fits in one chunk is measured when it completes
+            self._measure_head = len(data) > self._limits.max_head_bytes
+        elif phase == _HEAD:
+            # the whole chunk belongs to a head that began earlier: bound it before the
+            # parser buffers it (it keeps a header's value until the header ends)
+            if not self._head_unmeasured:
+                self._head_read += len(data)
+            self._head_unmeasured = False
+            if self._head_read > self._limits.max_head_bytes:
+                self._refuse(_too_large_head(), "parse-too-large")
+                return
+        self._completed_in_chunk = 0
         try:
             self._parser.feed_data(data)
+        except _Refused as refused:
+            self._refuse(refused.response, "parse-too-large")
         except httptools.HttpParserUpgrade:
-            self._fail(400, "upgrades are not supported")
+            self._refuse(_bad_request("upgrades are not supported"), "parse")
+        except httptools.HttpParserCallbackError as exc:
+            cause = exc.__context__
+            if isinstance(cause, _Refused):
+                self._refuse(cause.response, "parse-too-large")
+            else:
+                self._refuse(_bad_request(f"bad request: {exc}"), "parse")
+        except httptools.HttpParserInvalidMethodError as exc:
+            # an unknown method in a well-formed request line is 405, garbage is 400
+            first_line = data.split(b"\n", 1)[0]
+            if self._completed_in_chunk == 0 and phase == _IDLE and _REQUEST_LINE.match(first_line):
+                self._refuse(Response(405, b"", {}), "parse")
+            else:
+                self._refuse(_bad_request(f"bad request: {exc}"), "parse")
         except httptools.HttpParserError as exc:
-            self._fail(400, f"bad request: {exc}")
-        except _BodyTooLarge:
-            self._fail(413, "request body too large")
+            self._refuse(_bad_request(f"bad request: {exc}"), "parse")
 
     # ---- parser callbacks
 
     def on_message_begin(self) -> None:
         self._url = b""
         self._headers = []
+        self._head_read = 0
         self._body = []
         self._body_size = 0
+        self._phase = _HEAD
+        self._phase_since = self._last_read
+        # the rest of this chunk is not counted against the head limit (the callbacks
+        # count what they see); the next chunks are, whole
+        self._head_unmeasured = True
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        if len(self._url) > self._limits.max_url_bytes:
+            raise _Refused(_closing(414))
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
 
     def on_headers_complete(self) -> None:
-        # curl sends "Expect: 100-continue" before bodies over 1 KiB and waits a second
-        # for this interim answer before sending the body anyway
-        for name, value in self._headers:
-            if name.lower() == b"expect" and value.lower() == b"100-continue":
-                if self._transport is not None:
-                    self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-                break
+        self._phase = _BODY
+        self._phase_since = self._last_read
+        limits = self._limits
+        headers = self._headers
+        if len(headers) > limits.max_headers:
+            raise _Refused(_too_large_head())
+        if self._measure_head or self._head_read:
+            size = len(self._url) + sum(len(name) + len(value) + 4 for name, value in headers)
+            if size > limits.max_head_bytes:
+                raise _Refused(_too_large_head())
+        limit = limits.max_body_bytes
+        for name, value in headers:
+            lowered = name.lower()
+            if lowered == b"content-length":
+                # refused before the body is read
+                if value.strip().isdigit() and int(value) > limit:
+                    raise _Refused(_too_large_body())
+            # curl sends "Expect: 100-continue" before bodies over 1 KiB and waits a
+            # second for this interim answer before sending the body anyway
+            elif (
+                lowered == b"expect"
+                and value.lower() == b"100-continue"
+                and self._transport is not None
+            ):
+                self._transport.write(b"HTTP/1.1 100 Continue\r\n\r\n")
 
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
-        if self._body_size > MAX_BODY_BYTES:
-            raise _BodyTooLarge()
+        if self._body_size > self._limits.max_body_bytes:
+            raise _Refused(_too_large_body())
         self._body.append(body)
 
     def on_message_complete(self) -> None:
+        self._phase = _IDLE
+        self._completed_in_chunk += 1
         parser = self._parser
         request = Request(
             parser.get_method().decode("latin-1"),
@@ -223,12 +338,37 @@ class _HttpProtocol(asyncio.Protocol):
         if not self._busy:
             self._next()
 
+    # ---- timeouts (checked about once a second by the server's sweep)
+
+    def check_timeouts(self, now: float) -> None:
+        if self._transport is None or self._refused:
+            return
+        limits = self._limits
+        phase = self._phase
+        head_late = phase == _HEAD and now - self._phase_since > limits.header_timeout_s
+        body_stalled = phase == _BODY and now - self._last_read > limits.body_timeout_s
+        if head_late or body_stalled:
+            self._refuse(_closing(408), "timeout")
+        elif (
+            phase == _IDLE
+            and not self._busy
+            and not self._queue
+            and now - max(self._last_read, self._last_answer) > limits.idle_timeout_s
+        ):
+            self._drop_status = "idle"
+            self._transport.close()
+            self._transport = None
+
     # ---- handling, one request at a time per connection (answers stay in order)
 
     def _next(self) -> None:
         queue = self._queue
         while queue and self._transport is not None:
-            request, keep_alive = queue.popleft()
+            entry = queue.popleft()
+            if isinstance(entry, Response):  # a refusal: the last answer
+                self._write(entry, keep_alive=False)
+                break
+            request, keep_alive = entry
             head = request.method == "HEAD"
             try:
                 result = self._handler(request)
@@ -271,30 +411,85 @@ class _HttpProtocol(asyncio.Protocol):
         if transport is None:
             return
         transport.write(response.encode(keep_alive, head))
+        self._last_answer = time.monotonic()
         if not keep_alive:
             transport.close()
             self._transport = None
 
-    def _fail(self, status: int, message: str) -> None:
-        self._drop_status = "parse-too-large" if status == 413 else "parse"
-        if self._transport is not None:
-            body = f'{{"code":{status},"message":"{message}"}}'.encode()
-            self._transport.write(Response(status, body).encode(keep_alive=False))
-            self._transport.close()
-            self._transport = None
+    def _refuse(self, response: Response, drop_status: str) -> None:
+        """Stop reading; answer ``response`` and close once every request accepted before
+        it is answered (a client must not read a refusal as the answer to those)."""
+        self._refused = True
+        self._drop_status = drop_status
+        self._queue.append(response)
+        if not self._busy:
+            self._next()
 
 
-class _BodyTooLarge(Exception):
-    pass
+def _bad_request(message: str) -> Response:
+    return Response(400, json.dumps({"code": 400, "message": message}).encode())
+
+
+def _closing(status: int) -> Response:
+    return Response(status, b"")
+
+
+def _too_large_head() -> Response:
+    return Response(431, b"")
+
+
+def _too_large_body() -> Response:
+    # the real server's answer
+    return Response(413, b"length limit exceeded", {"content-type": "text/plain; charset=utf-8"})
+
+
+def _encode_raw_target(data: bytes) -> bytes:
+    """Percent-encode non-ASCII bytes of the request line that starts ``data`` (clients
+    may send a raw UTF-8 path, which the parser refuses; the real server accepts it)."""
+    end = data.find(b"\n")
+    line = data if end < 0 else data[:end]
+    if line.isascii():
+        return data
+    encoded = b"".join(b"%%%02X" % byte if byte >= 0x80 else bytes((byte,)) for byte in line)
+    return encoded + data[len(line) :]
 
 
 _INTERNAL_ERROR = Response(500, b'{"code":500,"message":"internal error"}')
 
 
+class _Sweeper:
+    """Checks the connections of one server for timeouts about once a second."""
+
+    def __init__(self, server: asyncio.AbstractServer, connections: set[_HttpProtocol]) -> None:
+        self._server = server
+        self._connections = connections
+        self._loop = asyncio.get_running_loop()
+        self._loop.call_later(1.0, self._sweep)
+
+    def _sweep(self) -> None:
+        if not self._server.is_serving() and not self._connections:
+            return  # closed and drained
+        now = time.monotonic()
+        for connection in list(self._connections):
+            connection.check_timeouts(now)
+        self._loop.call_later(1.0, self._sweep)
+
+
 async def serve(
-    handler: Handler, host: str, port: int, observer: ConnectionObserver | None = None
+    handler: Handler,
+    host: str,
+    port: int,
+    observer: ConnectionObserver | None = None,
+    limits: HttpLimits = DEFAULT_LIMITS,
 ) -> asyncio.AbstractServer:
     loop = asyncio.get_running_loop()
-    return await loop.create_server(
-        lambda: _HttpProtocol(handler, observer), host, port, reuse_address=True, backlog=1024
+    connections: set[_HttpProtocol] = set()
+    server = await loop.create_server(
+        lambda: _HttpProtocol(handler, observer, limits, connections),
+        host,
+        port,
+        reuse_address=True,
+        backlog=1024,
     )
+    _Sweeper(server, connections)
+    return server

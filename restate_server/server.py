@@ -10,7 +10,7 @@ import socket
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
-from restate_server.http_server import serve
+from restate_server.http_server import HttpLimits, serve
 from restate_server.ingress.server import Ingress, start_ingress
 from restate_server.invoker.invoker import Invoker
 from restate_server.invoker.retry import RetryPolicy
@@ -206,7 +206,7 @@ class Server:
             tracer=tracer,
         )
         host, port = _split_address(config.ingress.bind_address)
-        self._ingress_server = await start_ingress(ingress, host, port)
+        self._ingress_server = await start_ingress(ingress, host, port, self._http_limits())
         self.ingress_address = self._ingress_server.sockets[0].getsockname()[:2]
 
         advertised = (
@@ -233,7 +233,9 @@ class Server:
             query=self._query_handler(store, committer, table, invoker, registry),
         )
         host, port = _split_address(config.admin.bind_address)
-        self._admin_server = await serve(create_admin_handler(admin_state), host, port)
+        self._admin_server = await serve(
+            create_admin_handler(admin_state), host, port, limits=self._http_limits()
+        )
         self.admin_address = self._admin_server.sockets[0].getsockname()[:2]
         if metrics is not None:
             metrics.watch_partitions(processors, table.count)
@@ -310,6 +312,18 @@ class Server:
             return await query(request, version)
 
         return handle
+
+    def _http_limits(self) -> HttpLimits:
+        """``[py.http]`` for the ingress and admin servers."""
+        http = self.config.py.http
+        return HttpLimits(
+            max_body_bytes=http.max_body_size,
+            max_head_bytes=http.max_header_size,
+            max_headers=http.max_headers,
+            header_timeout_s=http.header_read_timeout_ms / 1000,
+            body_timeout_s=http.body_read_timeout_ms / 1000,
+            idle_timeout_s=http.idle_timeout_ms / 1000,
+        )
 
     def _request_signer(self) -> RequestSigner | None:
         """The request identity signer; raises ``RequestIdentityKeyError`` on a bad key file."""

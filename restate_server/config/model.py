@@ -140,10 +140,33 @@ class QueryOptions(_Options):
     memory_limit: Annotated[int, ByteSize()] = 128 * MIB
 
 
+class HttpOptions(_Options):
+    """``[py.http]``: limits of the ingress and admin HTTP servers (the real server has
+    fixed ones). A request past a size limit is refused before it is buffered."""
+
+    max_body_size: Annotated[int, ByteSize()] = 32 * MIB  # 413
+    # the request line and headers together (431); a longer URL alone gets 414
+    max_header_size: Annotated[int, ByteSize()] = 64 * 1024
+    max_headers: Annotated[int, IntRange(1)] = 100  # 431
+    # a request's head must arrive within this (slowloris), 408 after
+    header_read_timeout_ms: Annotated[int, Duration(nonzero=True)] = msgspec.field(
+        default=10_000, name="header-read-timeout"
+    )
+    # a body that stops arriving for this long, 408
+    body_read_timeout_ms: Annotated[int, Duration(nonzero=True)] = msgspec.field(
+        default=30_000, name="body-read-timeout"
+    )
+    # a kept-alive connection with nothing in flight is closed after this
+    idle_timeout_ms: Annotated[int, Duration(nonzero=True)] = msgspec.field(
+        default=120_000, name="idle-timeout"
+    )
+
+
 class PyOptions(_Options):
     """``[py]``: settings of this server that the real restate-server does not have."""
 
     query: QueryOptions = msgspec.field(default_factory=QueryOptions)
+    http: HttpOptions = msgspec.field(default_factory=HttpOptions)
 
 
 class StorageSettings(msgspec.Struct, frozen=True):

@@ -17,7 +17,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qs, unquote
 
 from restate_server.durations import DurationError, parse_duration
-from restate_server.http_server import Deferred, Request, Response, serve
+from restate_server.http_server import (
+    DEFAULT_LIMITS,
+    Deferred,
+    HttpLimits,
+    Request,
+    Response,
+    serve,
+)
 from restate_server.ingress import attach, awakeables
 from restate_server.ingress.errors import IngressError, cors_headers, error_response
 from restate_server.ingress.paths import HandlerPath, parse_handler_path, split_path
@@ -279,8 +286,10 @@ def _preflight(request: Request) -> Response:
     return Response(status=200, headers=cors_headers(request, headers))
 
 
-async def start_ingress(ingress: Ingress, host: str, port: int) -> asyncio.AbstractServer:
-    return await serve(ingress.handle, host, port, ingress.metrics)
+async def start_ingress(
+    ingress: Ingress, host: str, port: int, limits: HttpLimits = DEFAULT_LIMITS
+) -> asyncio.AbstractServer:
+    return await serve(ingress.handle, host, port, ingress.metrics, limits)
 
 
 def _error(request: Request, error: IngressError) -> Response:

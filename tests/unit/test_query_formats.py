@@ -1,5 +1,5 @@
 """/query answer formats: JSON rows and Arrow IPC, checked against the real server's
-answers (shared/docs/ground-truth/cli-capture.jsonl and probes of restate-server 1.7.12)."""
+answers (tests/data/ground-truth/cli-capture.jsonl and probes of restate-server 1.7.12)."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from restate_server.query.json_format import JsonRows, format_duration, format_f
 from restate_server.query.schemas import BIN, BOOL, STR, STR_LIST, TS, U32, U64
 from tests.unit.query_support import arrow_table, empty_view
 
-CAPTURE = Path(__file__).resolve().parents[3] / "shared/docs/ground-truth/cli-capture.jsonl"
+CAPTURE = Path(__file__).resolve().parents[1] / "data/ground-truth/cli-capture.jsonl"
 
 # the types of the columns the CLI's JSON queries return (by output name)
 _TIMESTAMPS = {

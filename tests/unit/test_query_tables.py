@@ -19,7 +19,7 @@ from tests.unit.fake_schema import FakeSchema
 from tests.unit.partition_harness import GREETER, Harness, counter, id_str
 from tests.unit.query_support import arrow_table, empty_view, engine, json_rows, view_of
 
-GROUND_TRUTH = Path(__file__).resolve().parents[3] / "shared/docs/ground-truth"
+GROUND_TRUTH = Path(__file__).resolve().parents[1] / "data/ground-truth"
 DAY = 86_400_000
 
 

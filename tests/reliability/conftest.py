@@ -1,0 +1,14 @@
+"""The reliability suite runs real processes, like the end-to-end tests: it shares their
+fixtures (servers, SDK endpoints, the Node tools)."""
+
+from tests.e2e.conftest import (  # noqa: F401  (fixtures and the log-tail report hook)
+    _started,
+    e2e_dir,
+    py_endpoint,
+    pytest_runtest_makereport,
+    real_server,
+    sdk_endpoint,
+    server,
+    tools,
+    ts_endpoint,
+)
