@@ -31,7 +31,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-# refused streams resent at once before they count as failed attempts
+# refused streams resent at once (in a row, until a stream is accepted) before they
+# count as failed attempts
 MAX_IMMEDIATE_RESENDS = 3
 
 
@@ -200,7 +201,9 @@ class InvocationTask:
                 await attempt.durable_barrier()
                 if failure.refused and not attempt.journaled_commands:
                     # e.g. the endpoint's GOAWAY after its per-connection request limit:
-                    # nothing ran, so this is no failed attempt; send it again now.
+                    # nothing ran, so this is no failed attempt; send it again now. Only a
+                    # few times in a row, backoffs included: an endpoint that refuses
+                    # every stream costs no more attempts than any other failing one.
                     refused_in_row += 1
                     if refused_in_row <= MAX_IMMEDIATE_RESENDS:
                         log.debug("Endpoint refused the stream, resending", extra=self.log_extra())
@@ -208,7 +211,8 @@ class InvocationTask:
                             metrics.failed_transient += 1
                             metrics.refused_resends += 1
                         continue
-                refused_in_row = 0
+                else:
+                    refused_in_row = 0
                 if attempt.journaled_commands:
                     retries_since_progress = 0
                     self.retry_count = 0

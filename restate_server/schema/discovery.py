@@ -282,8 +282,21 @@ async def _http1_get(
             return response.status, list(response.headers.items()), body
     except aiohttp.ClientConnectorError as exc:
         raise TransportError(describe_transport_error(exc.os_error, True)) from exc
+    except aiohttp.ClientResponseError as exc:
+        # the answer is not HTTP/1.1 (a bad status line or headers): asking again will not
+        # help, and the parser's message quotes what it got (kilobytes of it)
+        raise TransportError(
+            "the endpoint's answer is not HTTP/1.1 "
+            f"({_first_line(exc.message)}); server possibly supports only HTTP/2",
+            retryable=False,
+        ) from exc
     except aiohttp.ClientError as exc:
         raise TransportError(str(exc) or type(exc).__name__) from exc
+
+
+def _first_line(text: str, limit: int = 80) -> str:
+    line = text.strip().split("\n", 1)[0].rstrip(":")
+    return line if len(line) <= limit else line[:limit] + "..."
 
 
 async def _h2c_get(
