@@ -39,6 +39,7 @@ from typing import Any
 from benchmarks.loadgen import build_request, run_closed_loop
 from tests.support.endpoints import TsEndpoint
 from tests.support.node import NodeTools, ensure_node_tools
+from tests.support.procfs import rss_mb
 from tests.support.server import RealRestateServerProcess, RestateServerProcess
 
 HERE = Path(__file__).resolve().parent
@@ -160,14 +161,6 @@ class LoopProbe:
             "p99_ms": ordered[min(len(ordered) - 1, int(len(ordered) * 0.99))],
             "max_ms": ordered[-1],
         }
-
-
-def rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
 
 
 Server = RestateServerProcess | RealRestateServerProcess

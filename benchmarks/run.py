@@ -30,6 +30,7 @@ from typing import Any
 from benchmarks.loadgen import RunResult, build_request, run_closed_loop
 from tests.support.endpoints import PyEndpoint, TsEndpoint
 from tests.support.node import ensure_node_tools
+from tests.support.procfs import rss_mb
 from tests.support.server import RealRestateServerProcess, RestateServerProcess
 
 HERE = Path(__file__).resolve().parent
@@ -138,14 +139,6 @@ def _proc_cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / ticks
 
 
-def _proc_rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def _dir_bytes(path: Path) -> int:
     total = 0
     for root, _dirs, files in os.walk(path):
@@ -176,7 +169,7 @@ async def _bench_server(
             raise RuntimeError(f"registration failed: {reg.status} {reg.text()}")
         pid = server.process.pid
         assert pid is not None
-        out: dict[str, Any] = {"startup_s": startup_s, "idle_rss_mb": _proc_rss_mb(pid)}
+        out: dict[str, Any] = {"startup_s": startup_s, "idle_rss_mb": rss_mb(pid)}
         run_id = f"r{time.monotonic_ns()}"
         completed = 0
         endpoint_pid = endpoint.process.pid
@@ -209,7 +202,7 @@ async def _bench_server(
         if not only or any("send" in o for o in only):
             out["sends"] = await _sends("127.0.0.1", server.ingress_port, scale, run_id)
             completed += int(out["sends"]["completed"])
-        out["loaded_rss_mb"] = _proc_rss_mb(pid)
+        out["loaded_rss_mb"] = rss_mb(pid)
         out["completed_invocations"] = completed
         out["disk_bytes_per_invocation"] = _dir_bytes(base_dir) / max(1, completed)
         return out

@@ -21,6 +21,7 @@ import pytest
 
 from tests.support.endpoints import TsEndpoint
 from tests.support.http import call, request
+from tests.support.procfs import rss_mb
 from tests.support.raw_http import Exchange, exchange
 from tests.support.server import RealRestateServerProcess, RestateServerProcess
 
@@ -106,7 +107,7 @@ def test_a_huge_header_value_neither_buffers_nor_stalls_others(
     assert srv.register(ts_endpoint().url).status in (200, 201)
     pid = srv.process.pid
     assert pid is not None
-    rss_before = _rss_mb(pid)
+    rss_before = rss_mb(pid)
     latencies: list[float] = []
     stop = threading.Event()
 
@@ -131,7 +132,7 @@ def test_a_huge_header_value_neither_buffers_nor_stalls_others(
         side.join()
     assert done.statuses == [431], done.received[:200]
     assert done.seconds < 5
-    assert _rss_mb(pid) - rss_before < 50
+    assert rss_mb(pid) - rss_before < 50
     assert latencies and max(latencies) < 1.0, statistics.median(latencies)
 
 
@@ -199,11 +200,3 @@ def test_nothing_is_written_for_refused_requests(pair: dict[str, Server]) -> Non
     headers = ["accept: application/json"]
     done = exchange(srv.admin_port, _post("/query", body, *headers))
     assert done.statuses == [200]
-
-
-def _rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")

@@ -22,6 +22,7 @@ import pytest
 from benchmarks.loadgen import build_request, run_closed_loop
 from tests.support.endpoints import TsEndpoint
 from tests.support.http import call
+from tests.support.procfs import rss_mb
 from tests.support.server import RestateServerProcess
 
 LONG = os.environ.get("RESTATE_RELIABILITY_LONG") == "1"
@@ -33,14 +34,6 @@ GREET = build_request("POST", "/Greeter/greet", b'"soak"', JSON)
 ADDS = [build_request("POST", f"/Counter/soak{k}/add", b"1", JSON) for k in range(KEYS)]
 # growth allowed once steady: RocksDB memtables and caches fill up to their bounds
 MAX_SLOPE_MB_PER_MIN = 6.0
-
-
-def _rss_mb(pid: int) -> float:
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS")
 
 
 def _slope_per_min(samples: list[tuple[float, float]]) -> float:
@@ -63,7 +56,7 @@ def test_soak(
 
     def sample() -> None:
         while not stop.wait(3.0):
-            samples.append((time.monotonic() - started, _rss_mb(pid)))
+            samples.append((time.monotonic() - started, rss_mb(pid)))
 
     sampler = threading.Thread(target=sample)
     sampler.start()

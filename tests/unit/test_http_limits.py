@@ -7,22 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from restate_server.http_server import Deferred, HttpLimits, Request, Response, _HttpProtocol
-
-
-class _Transport:
-    def __init__(self) -> None:
-        self.chunks: list[bytes] = []
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.chunks.append(data)
-
-    def close(self) -> None:
-        self.closed = True
-
-    @property
-    def status_lines(self) -> list[bytes]:
-        return [chunk.split(b"\r\n", 1)[0] for chunk in self.chunks]
+from tests.unit.http_fakes import FakeTransport
 
 
 class _App:
@@ -50,10 +35,10 @@ LIMITS = HttpLimits(
 )
 
 
-def _connect(limits: HttpLimits = LIMITS) -> tuple[_HttpProtocol, _Transport, _App]:
+def _connect(limits: HttpLimits = LIMITS) -> tuple[_HttpProtocol, FakeTransport, _App]:
     app = _App()
     protocol = _HttpProtocol(app, limits=limits)
-    transport = _Transport()
+    transport = FakeTransport()
     protocol.connection_made(transport)  # type: ignore[arg-type]
     return protocol, transport, app
 

@@ -7,19 +7,10 @@ import asyncio
 from typing import Any
 
 from restate_server.http_server import Deferred, Request, Response, _HttpProtocol
+from tests.unit.http_fakes import FakeTransport
 
 
-class _Transport:
-    def __init__(self) -> None:
-        self.chunks: list[bytes] = []
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        self.chunks.append(data)
-
-    def close(self) -> None:
-        self.closed = True
-
+class _Transport(FakeTransport):
     def statuses(self) -> list[bytes]:
         return [
             chunk.split(b"\r\n", 1)[0] + b"|" + chunk.rsplit(b"\r\n", 1)[1] for chunk in self.chunks
