@@ -1,8 +1,7 @@
 """Soak: a bounded run at the highest rate this machine sustains (closed loop, 32
 connections: greets and counter adds on 16 keys), the server's memory sampled every few
-seconds. Holds: no error responses, nothing lost (each counter equals its adds), and no
-growth trend once steady (the slope of the second half's RSS samples is reported and
-bounded).
+seconds. Holds: no error responses, nothing lost (each counter equals its adds), and
+the second half's RSS slope, reported, stays below what a per-request leak would give.
 
 Quick mode (the test command): 2 minutes. ``RESTATE_RELIABILITY_LONG=1``: 15 minutes;
 ``RESTATE_SOAK_SECONDS`` sets any other length.
@@ -32,8 +31,11 @@ KEYS = 16
 JSON = {"content-type": "application/json"}
 GREET = build_request("POST", "/Greeter/greet", b'"soak"', JSON)
 ADDS = [build_request("POST", f"/Counter/soak{k}/add", b"1", JSON) for k in range(KEYS)]
-# growth allowed once steady: RocksDB memtables and caches fill up to their bounds
-MAX_SLOPE_MB_PER_MIN = 6.0
+# RSS growth allowed per request in the second half. Some follows the data: every call is
+# retained (a day, as by the real server) and RocksDB keeps its files' index and filter
+# blocks in memory, measured at 15-80 bytes per request; a leaked Python object per
+# request (a dict, a task) is a few hundred. The long mode shows the level-off.
+MAX_GROWTH_BYTES_PER_REQUEST = 256
 
 
 def _slope_per_min(samples: list[tuple[float, float]]) -> float:
@@ -102,10 +104,12 @@ def test_soak(
         assert call(srv.ingress_url, f"/Counter/soak{k}/get").json() == adds[k], k
     steady = samples[len(samples) // 2 :]
     slope = _slope_per_min(steady)
+    rate = requests / elapsed
+    per_request = slope * 1024 * 1024 / (rate * 60)
     print(
-        f"soak: {requests:,} requests in {elapsed:.0f} s ({requests / elapsed:,.0f}/s), "
-        f"0 errors; RSS {samples[0][1]:.0f} -> {samples[-1][1]:.0f} MB, second-half slope "
-        f"{slope:+.2f} MB/min"
+        f"soak: {requests:,} requests in {elapsed:.0f} s ({rate:,.0f}/s), 0 errors; RSS "
+        f"{samples[0][1]:.0f} -> {samples[-1][1]:.0f} MB, second-half slope {slope:+.2f} "
+        f"MB/min ({per_request:+.0f} bytes per request)"
     )
     print("RSS samples (s, MB):", [(round(t), round(v, 1)) for t, v in samples])
-    assert slope < MAX_SLOPE_MB_PER_MIN, samples
+    assert per_request < MAX_GROWTH_BYTES_PER_REQUEST, samples
