@@ -14,6 +14,23 @@ from restate_server.storage.keys import prefix_end
 from restate_server.storage.snapshot import Range, StoreSnapshot
 
 
+class StoreOpenError(OSError):
+    """The store cannot be opened (held by another process, unreadable, corrupt)."""
+
+
+def _open(path: str, options: rocksdict.Options) -> rocksdict.Rdict:
+    try:
+        return rocksdict.Rdict(path, options)
+    except Exception as exc:  # rocksdict reports RocksDB errors as plain Exceptions
+        message = str(exc)
+        if "LOCK" in message and "unavailable" in message:
+            message = (
+                f"the store at {path} is in use by another process (is another "
+                "restate-server running on this base dir?)"
+            )
+        raise StoreOpenError(f"cannot open the store: {message}") from exc
+
+
 class Store:
     """One RocksDB instance holding every table.
 
@@ -41,7 +58,7 @@ class Store:
         options.set_write_buffer_size(8 * 1024 * 1024)
         options.set_max_total_wal_size(32 * 1024 * 1024)
         options.set_compression_type(rocksdict.DBCompressionType.lz4())
-        self._db = rocksdict.Rdict(path, options)
+        self._db = _open(path, options)
         self._write_options = rocksdict.WriteOptions()
         self._write_options.sync = False  # synced by flush_wal (see the class doc)
         self.path = path
