@@ -23,11 +23,9 @@ import argparse
 import asyncio
 import http.client
 import json
-import os
 import re
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -40,6 +38,7 @@ from benchmarks.loadgen import build_request, run_closed_loop
 from tests.support.endpoints import TsEndpoint
 from tests.support.node import NodeTools, ensure_node_tools
 from tests.support.procfs import rss_mb
+from tests.support.real_cli import RealCli
 from tests.support.server import RealRestateServerProcess, RestateServerProcess
 
 HERE = Path(__file__).resolve().parent
@@ -166,27 +165,16 @@ class LoopProbe:
 Server = RestateServerProcess | RealRestateServerProcess
 
 
-class RealCli:
+class TimedCli:
+    """The real CLI (``tests.support.real_cli.RealCli``), timed."""
+
     def __init__(self, tools: NodeTools, server: Server, home: Path) -> None:
-        self._tools = tools
-        self._env = {
-            **os.environ,
-            "RESTATE_ADMIN_URL": server.admin_url,
-            "RESTATE_INGRESS_URL": server.ingress_url,
-            "HOME": str(home),
-            "NO_COLOR": "1",
-        }
+        self._cli = RealCli(tools, server, home)
 
     def run(self, *args: str) -> tuple[float, float | None, str]:
         """(wall ms, the CLI's own "Query took" ms or None, output)."""
         started = time.perf_counter()
-        done = subprocess.run(
-            [str(self._tools.restate_cli), *args],
-            env=self._env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
+        done = self._cli.run(*args, timeout=120)
         wall = (time.perf_counter() - started) * 1000
         if done.returncode != 0:
             raise RuntimeError(f"restate {' '.join(args)} failed: {done.stdout}{done.stderr}")
@@ -207,7 +195,7 @@ async def _greets(port: int, total: int, concurrency: int = 32) -> float:
     return result.throughput
 
 
-def _with_cli_every_second(cli: RealCli, stop: threading.Event, took: list[float]) -> None:
+def _with_cli_every_second(cli: TimedCli, stop: threading.Event, took: list[float]) -> None:
     while not stop.is_set():
         started = time.monotonic()
         wall, _, _ = cli.run("invocations", "list")
@@ -264,7 +252,7 @@ async def bench(args: argparse.Namespace, which: str) -> dict[str, Any]:
         }
         home = work / "cli-home"
         home.mkdir()
-        cli = RealCli(tools, server, home)
+        cli = TimedCli(tools, server, home)
         commands = {
             "restate invocations describe ID": ("invocations", "describe", invocation_id),
             "restate invocations list": ("invocations", "list"),

@@ -67,6 +67,9 @@ class Store:
         self.active = ActiveIndex.of_statuses(self.scan_prefix(keys.INVOCATION_STATUS))
 
     def get(self, key: bytes) -> bytes | None:
+        # point reads go to RocksDB only: active-index entries (tag A, in memory) are read
+        # by range (scan_range, snapshots); no rule reads one by key, and this is the
+        # hottest read
         return self._db.get(key)
 
     def snapshot(self, ranges: Iterable[Range] = ()) -> StoreSnapshot:
