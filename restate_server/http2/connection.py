@@ -64,10 +64,13 @@ def frame(frame_type: int, flags: int, stream_id: int, payload: bytes = b"") -> 
 class _StreamState:
     """Per-stream flow-control bookkeeping kept next to the public stream object."""
 
-    __slots__ = ("got_headers", "send_window", "unacked")
+    __slots__ = ("got_headers", "heard", "send_window", "unacked")
 
-    def __init__(self, send_window: int) -> None:
+    def __init__(self, send_window: int, heard: int) -> None:
         self.send_window = send_window
+        # the connection's count of reads when this stream last heard from the peer (or
+        # opened): none since means the whole connection has been silent as long
+        self.heard = heard
         self.unacked = 0  # received bytes not yet returned with WINDOW_UPDATE
         self.got_headers = False
 
@@ -98,6 +101,8 @@ class H2ClientConnection(asyncio.Protocol):
         self._ping_deadline: asyncio.TimerHandle | None = None
         self.accepting = True  # false after GOAWAY or failure: no new streams
         self._peer_spoke = False  # the first bytes from the peer were checked
+        self._heard = 0  # reads from the peer so far
+        self._close_when_idle = False  # retired as possibly dead: close with its last stream
 
     # ---- asyncio.Protocol
 
@@ -125,6 +130,7 @@ class H2ClientConnection(asyncio.Protocol):
         )
 
     def data_received(self, data: bytes) -> None:
+        self._heard += 1
         buffer = self._in
         buffer += data
         if not self._peer_spoke:
@@ -211,6 +217,7 @@ class H2ClientConnection(asyncio.Protocol):
         if stream is None:
             return
         state = self._state[stream_id]
+        state.heard = self._heard
         if flags & FLAG_END_STREAM == 0:
             state.unacked += flow_length
             if state.unacked >= INITIAL_WINDOW_SIZE // 4:
@@ -264,6 +271,7 @@ class H2ClientConnection(asyncio.Protocol):
         if stream is None:
             return
         state = self._state[stream_id]
+        state.heard = self._heard
         if not state.got_headers:
             status = 0
             headers: Headers = []
@@ -330,7 +338,11 @@ class H2ClientConnection(asyncio.Protocol):
     def _forget(self, stream_id: int) -> H2Stream | None:
         self._state.pop(stream_id, None)
         self._blocked.pop(stream_id, None)
-        return self._streams.pop(stream_id, None)
+        stream = self._streams.pop(stream_id, None)
+        if self._close_when_idle and not self._streams:
+            self._close_when_idle = False
+            asyncio.get_running_loop().call_soon(self.close)
+        return stream
 
     # ---- streams
 
@@ -371,7 +383,7 @@ class H2ClientConnection(asyncio.Protocol):
             )
         )
         self._streams[stream_id] = stream
-        self._state[stream_id] = _StreamState(self._peer_initial_window)
+        self._state[stream_id] = _StreamState(self._peer_initial_window, self._heard)
         flags = FLAG_END_STREAM if end_stream else 0
         max_frame = self._peer_max_frame
         if len(block) <= max_frame:
@@ -428,6 +440,18 @@ class H2ClientConnection(asyncio.Protocol):
         self._blocked.pop(stream.stream_id, None)
         if stream.remote_closed:
             self._forget(stream.stream_id)
+
+    def give_up(self, stream: H2Stream, error_code: int) -> None:
+        """Reset ``stream``, whose caller stopped waiting for an answer (a timeout). If the
+        connection heard nothing at all since the stream last did, the peer may be gone: a
+        vanished peer leaves the connection open and silent until the keep-alive PING
+        times out (up to a minute), and every new stream on it would wait as long. So: no
+        new streams on it, and it closes once the streams still on it are done."""
+        state = self._state.get(stream.stream_id)
+        if state is not None and state.heard == self._heard:
+            self.accepting = False
+            self._close_when_idle = True
+        self.reset_stream(stream, error_code)
 
     def reset_stream(self, stream: H2Stream, error_code: int) -> None:
         if self._forget(stream.stream_id) is not None:

@@ -70,6 +70,14 @@ class H2Stream:
         self._conn.reset_stream(self, error_code)
         self.fail(H2Error("stream reset"))
 
+    def give_up(self, error_code: int = 0x8) -> None:
+        """``reset`` for want of an answer (a timeout): the connection also stops taking
+        new streams if it heard nothing from the peer since this stream last did."""
+        if self._error is not None or (self.local_closed and self.remote_closed):
+            return
+        self._conn.give_up(self, error_code)
+        self.fail(H2Error("stream reset"))
+
     # ---- response side
 
     async def response(self) -> tuple[int, Headers]:

@@ -470,7 +470,9 @@ class Attempt:
             "(abort timeout)"
         )
         if self.stream is not None:
-            self.stream.reset()
+            # not a plain reset: a connection as silent as the stream may be dead, and the
+            # retry must not wait on it too
+            self.stream.give_up()
 
     def _disarm_watchdog(self) -> None:
         if self._watchdog is not None:

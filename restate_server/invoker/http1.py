@@ -82,3 +82,7 @@ class Http1RequestResponseStream:
             self._response.close()
         elif self._request is not None:
             self._request.cancel()
+
+    def give_up(self) -> None:
+        # aiohttp drops the connection of a response closed before its end anyway
+        self.reset()

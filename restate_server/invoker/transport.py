@@ -2,7 +2,7 @@
 
 Both give the attempt the same small stream interface: ``send`` request body
 bytes, ``end`` the request body, await the ``response`` head, ``read`` body
-chunks (b"" at the end), ``reset`` to abort.
+chunks (b"" at the end), ``reset`` to abort, ``give_up`` to abort after a timeout.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ class AttemptStream(Protocol):
     async def response(self) -> tuple[int, list[tuple[str, str]]]: ...
     async def read(self) -> bytes: ...
     def reset(self) -> None: ...
+    def give_up(self) -> None: ...
 
 
 def invoke_url(base_uri: str, service: str, handler: str) -> tuple[str, str]:
