@@ -12,154 +12,44 @@ the excess is buffered) and read timeouts (408), from ``HttpLimits``.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import re
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from functools import partial
-from http import HTTPStatus
-from typing import Protocol
-from urllib.parse import parse_qsl, unquote
 
 import httptools
 
+from restate_server.http2.frames import PREFACE
+from restate_server.http2.server_connection import H2ServerConnection
+from restate_server.http_messages import (
+    DEFAULT_LIMITS,
+    INTERNAL_ERROR,
+    ConnectionObserver,
+    Deferred,
+    Handler,
+    HttpLimits,
+    Request,
+    Response,
+    TimedConnection,
+    bad_request,
+    closing,
+    encode_raw_target,
+    too_large_body,
+    too_large_head,
+)
+
+__all__ = [
+    "ConnectionObserver",
+    "Deferred",
+    "Handler",
+    "HttpLimits",
+    "Request",
+    "Response",
+    "serve",
+]
+
 log = logging.getLogger(__name__)
-
-_REASONS = {status.value: status.phrase for status in HTTPStatus}
-# the real server's (hyper's) phrases where Python's differ
-_REASONS |= {413: "Payload Too Large", 414: "URI Too Long"}
-
-
-class Request:
-    """What a handler sees: method, raw path (with query), headers and the whole body.
-
-    ``header_list`` keeps every header line in order (names lower-cased), for passing
-    headers on; ``headers`` maps each name to its values joined by ", ".
-    """
-
-    __slots__ = ("body", "header_list", "headers", "method", "raw_path")
-
-    def __init__(
-        self,
-        method: str,
-        raw_path: str,
-        raw_headers: list[tuple[bytes, bytes]],
-        body: bytes,
-    ) -> None:
-        self.method = method
-        self.raw_path = raw_path
-        self.body = body
-        header_list: list[tuple[str, str]] = []
-        headers: dict[str, str] = {}
-        for raw_name, raw_value in raw_headers:
-            name = raw_name.decode("latin-1").lower()
-            value = raw_value.decode("latin-1")
-            header_list.append((name, value))
-            headers[name] = f"{headers[name]}, {value}" if name in headers else value
-        self.header_list = header_list
-        self.headers = headers
-
-    @property
-    def path(self) -> str:
-        """The path, percent-decoded, without the query."""
-        return unquote(self.raw_path.split("?", 1)[0])
-
-    @property
-    def query(self) -> dict[str, str]:
-        """Query parameters (the first value of each name)."""
-        if "?" not in self.raw_path:
-            return {}
-        pairs = parse_qsl(self.raw_path.split("?", 1)[1], keep_blank_values=True)
-        query: dict[str, str] = {}
-        for name, value in pairs:
-            query.setdefault(name, value)
-        return query
-
-
-class Response:
-    __slots__ = ("body", "headers", "status")
-
-    def __init__(
-        self, status: int = 200, body: bytes = b"", headers: dict[str, str] | None = None
-    ) -> None:
-        self.status = status
-        self.body = body
-        self.headers = headers if headers is not None else {}
-
-    def encode(self, keep_alive: bool, head: bool = False) -> bytes:
-        reason = _REASONS.get(self.status, "")
-        lines = [f"HTTP/1.1 {self.status} {reason}"]
-        for name, value in self.headers.items():
-            lines.append(f"{name}: {value}")
-        lines.append(f"content-length: {len(self.body)}")
-        if not keep_alive:
-            lines.append("connection: close")
-        head_bytes = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        return head_bytes if head else head_bytes + self.body
-
-
-class Deferred:
-    """A response that a callback will deliver later (no task, no event-loop hop).
-
-    The hot path of the ingress (calls and sends) answers when the partition has
-    committed; the commit callback resolves this directly and the response is
-    written in the same turn of the event loop.
-    """
-
-    __slots__ = ("_callback", "on_abandon", "response")
-
-    def __init__(self) -> None:
-        self.response: Response | None = None
-        self._callback: Callable[[Response], None] | None = None
-        # called if the client goes away before the answer: stop waiting for it
-        self.on_abandon: Callable[[], None] | None = None
-
-    def resolve(self, response: Response) -> None:
-        if self.response is not None:
-            return
-        self.response = response
-        callback, self._callback = self._callback, None
-        if callback is not None:
-            callback(response)
-
-    def then(self, callback: Callable[[Response], None]) -> None:
-        self._callback = callback
-
-    def abandon(self) -> None:
-        self._callback = None
-        if self.response is None and self.on_abandon is not None:
-            self.on_abandon()
-
-
-# A handler answers at once, later through a Deferred, or as a coroutine.
-Handler = Callable[[Request], "Response | Deferred | Awaitable[Response]"]
-
-
-class ConnectionObserver(Protocol):
-    """Told about every connection (the ingress's connection metrics)."""
-
-    def connection_made(self) -> None: ...
-
-    def connection_dropped(self, status: str) -> None: ...
-
-
-@dataclass(frozen=True, slots=True)
-class HttpLimits:
-    """What one request may cost before it is refused (``[py.http]``)."""
-
-    max_body_bytes: int = 32 * 1024 * 1024  # 413
-    max_head_bytes: int = 64 * 1024  # request line + headers: 431
-    max_url_bytes: int = 65_534  # the real server's URI limit: 414
-    max_headers: int = 100  # 431
-    header_timeout_s: float = 10.0  # the head must arrive within this: 408
-    body_timeout_s: float = 30.0  # a body that stops arriving this long: 408
-    idle_timeout_s: float = 120.0  # a kept-alive connection with nothing in flight
-
-
-DEFAULT_LIMITS = HttpLimits()
 
 # where the parser is in the current request
 _IDLE, _HEAD, _BODY = 0, 1, 2
@@ -179,7 +69,7 @@ class _HttpProtocol(asyncio.Protocol):
         handler: Handler,
         observer: ConnectionObserver | None = None,
         limits: HttpLimits = DEFAULT_LIMITS,
-        connections: set[_HttpProtocol] | None = None,
+        connections: set[TimedConnection] | None = None,
     ) -> None:
         self._handler = handler
         self._observer = observer
@@ -205,6 +95,8 @@ class _HttpProtocol(asyncio.Protocol):
         self._head_unmeasured = False  # the head began inside the last chunk
         self._head_read = 0  # bytes of the chunks read whole while in the head
         self._completed_in_chunk = 0
+        # the first bytes read, while they may still be the HTTP/2 preface
+        self._sniffed: bytes | None = b""
 
     # ---- asyncio.Protocol
 
@@ -228,13 +120,17 @@ class _HttpProtocol(asyncio.Protocol):
             self._waiting = None
 
     def data_received(self, data: bytes) -> None:
+        if self._sniffed is not None:
+            data = self._sniff(data)
+            if not data:
+                return
         if self._refused:
             return  # answered with a refusal once what came before is out
         self._last_read = time.monotonic()
         phase = self._phase
         if phase == _IDLE:
             if not data.isascii():
-                data = _encode_raw_target(data)
+                data = encode_raw_target(data)
             # a head that fits in one chunk is measured when it completes
             self._measure_head = len(data) > self._limits.max_head_bytes
         elif phase == _HEAD:
@@ -244,7 +140,7 @@ class _HttpProtocol(asyncio.Protocol):
                 self._head_read += len(data)
             self._head_unmeasured = False
             if self._head_read > self._limits.max_head_bytes:
-                self._refuse(_too_large_head(), "parse-too-large")
+                self._refuse(too_large_head(), "parse-too-large")
                 return
         self._completed_in_chunk = 0
         try:
@@ -252,22 +148,45 @@ class _HttpProtocol(asyncio.Protocol):
         except _Refused as refused:
             self._refuse(refused.response, "parse-too-large")
         except httptools.HttpParserUpgrade:
-            self._refuse(_bad_request("upgrades are not supported"), "parse")
+            self._refuse(bad_request("upgrades are not supported"), "parse")
         except httptools.HttpParserCallbackError as exc:
             cause = exc.__context__
             if isinstance(cause, _Refused):
                 self._refuse(cause.response, "parse-too-large")
             else:
-                self._refuse(_bad_request(f"bad request: {exc}"), "parse")
+                self._refuse(bad_request(f"bad request: {exc}"), "parse")
         except httptools.HttpParserInvalidMethodError as exc:
             # an unknown method in a well-formed request line is 405, garbage is 400
             first_line = data.split(b"\n", 1)[0]
             if self._completed_in_chunk == 0 and phase == _IDLE and _REQUEST_LINE.match(first_line):
                 self._refuse(Response(405, b"", {}), "parse")
             else:
-                self._refuse(_bad_request(f"bad request: {exc}"), "parse")
+                self._refuse(bad_request(f"bad request: {exc}"), "parse")
         except httptools.HttpParserError as exc:
-            self._refuse(_bad_request(f"bad request: {exc}"), "parse")
+            self._refuse(bad_request(f"bad request: {exc}"), "parse")
+
+    def _sniff(self, data: bytes) -> bytes:
+        """Hand a connection that opens with the HTTP/2 preface over to HTTP/2 (h2c with
+        prior knowledge); give back the bytes for HTTP/1.1 otherwise (or b"" to wait)."""
+        seen = self._sniffed + data if self._sniffed else data
+        head = seen[: len(PREFACE)]
+        if not PREFACE.startswith(head):
+            self._sniffed = None
+            return seen
+        if len(head) < len(PREFACE):
+            self._sniffed = seen  # a prefix of the preface so far: wait for more
+            return b""
+        self._sniffed = None
+        transport = self._transport
+        if transport is None:
+            return b""
+        self._transport = None
+        if self._connections is not None:
+            self._connections.discard(self)
+        h2 = H2ServerConnection(self._handler, self._limits, self._observer, self._connections)
+        transport.set_protocol(h2)
+        h2.start(transport, seen)
+        return b""
 
     # ---- parser callbacks
 
@@ -286,7 +205,7 @@ class _HttpProtocol(asyncio.Protocol):
     def on_url(self, url: bytes) -> None:
         self._url += url
         if len(self._url) > self._limits.max_url_bytes:
-            raise _Refused(_closing(414))
+            raise _Refused(closing(414))
 
     def on_header(self, name: bytes, value: bytes) -> None:
         self._headers.append((name, value))
@@ -297,18 +216,18 @@ class _HttpProtocol(asyncio.Protocol):
         limits = self._limits
         headers = self._headers
         if len(headers) > limits.max_headers:
-            raise _Refused(_too_large_head())
+            raise _Refused(too_large_head())
         if self._measure_head or self._head_read:
             size = len(self._url) + sum(len(name) + len(value) + 4 for name, value in headers)
             if size > limits.max_head_bytes:
-                raise _Refused(_too_large_head())
+                raise _Refused(too_large_head())
         limit = limits.max_body_bytes
         for name, value in headers:
             lowered = name.lower()
             if lowered == b"content-length":
                 # refused before the body is read
                 if value.strip().isdigit() and int(value) > limit:
-                    raise _Refused(_too_large_body())
+                    raise _Refused(too_large_body())
             # curl sends "Expect: 100-continue" before bodies over 1 KiB and waits a
             # second for this interim answer before sending the body anyway
             elif (
@@ -321,7 +240,7 @@ class _HttpProtocol(asyncio.Protocol):
     def on_body(self, body: bytes) -> None:
         self._body_size += len(body)
         if self._body_size > self._limits.max_body_bytes:
-            raise _Refused(_too_large_body())
+            raise _Refused(too_large_body())
         self._body.append(body)
 
     def on_message_complete(self) -> None:
@@ -348,7 +267,7 @@ class _HttpProtocol(asyncio.Protocol):
         head_late = phase == _HEAD and now - self._phase_since > limits.header_timeout_s
         body_stalled = phase == _BODY and now - self._last_read > limits.body_timeout_s
         if head_late or body_stalled:
-            self._refuse(_closing(408), "timeout")
+            self._refuse(closing(408), "timeout")
         elif (
             phase == _IDLE
             and not self._busy
@@ -374,7 +293,7 @@ class _HttpProtocol(asyncio.Protocol):
                 result = self._handler(request)
             except Exception:
                 log.exception("ingress handler failed")
-                result = _INTERNAL_ERROR
+                result = INTERNAL_ERROR
             if isinstance(result, Deferred):
                 if result.response is None:
                     self._busy = True
@@ -396,7 +315,7 @@ class _HttpProtocol(asyncio.Protocol):
             response = Response(503, b"")
         elif task.exception() is not None:
             log.error("ingress handler failed", exc_info=task.exception())
-            response = _INTERNAL_ERROR
+            response = INTERNAL_ERROR
         else:
             response = task.result()
         self._answered(response, keep_alive, head)
@@ -426,41 +345,10 @@ class _HttpProtocol(asyncio.Protocol):
             self._next()
 
 
-def _bad_request(message: str) -> Response:
-    return Response(400, json.dumps({"code": 400, "message": message}).encode())
-
-
-def _closing(status: int) -> Response:
-    return Response(status, b"")
-
-
-def _too_large_head() -> Response:
-    return Response(431, b"")
-
-
-def _too_large_body() -> Response:
-    # the real server's answer
-    return Response(413, b"length limit exceeded", {"content-type": "text/plain; charset=utf-8"})
-
-
-def _encode_raw_target(data: bytes) -> bytes:
-    """Percent-encode non-ASCII bytes of the request line that starts ``data`` (clients
-    may send a raw UTF-8 path, which the parser refuses; the real server accepts it)."""
-    end = data.find(b"\n")
-    line = data if end < 0 else data[:end]
-    if line.isascii():
-        return data
-    encoded = b"".join(b"%%%02X" % byte if byte >= 0x80 else bytes((byte,)) for byte in line)
-    return encoded + data[len(line) :]
-
-
-_INTERNAL_ERROR = Response(500, b'{"code":500,"message":"internal error"}')
-
-
 class _Sweeper:
     """Checks the connections of one server for timeouts about once a second."""
 
-    def __init__(self, server: asyncio.AbstractServer, connections: set[_HttpProtocol]) -> None:
+    def __init__(self, server: asyncio.AbstractServer, connections: set[TimedConnection]) -> None:
         self._server = server
         self._connections = connections
         self._loop = asyncio.get_running_loop()
@@ -483,7 +371,7 @@ async def serve(
     limits: HttpLimits = DEFAULT_LIMITS,
 ) -> asyncio.AbstractServer:
     loop = asyncio.get_running_loop()
-    connections: set[_HttpProtocol] = set()
+    connections: set[TimedConnection] = set()
     server = await loop.create_server(
         lambda: _HttpProtocol(handler, observer, limits, connections),
         host,

@@ -11,54 +11,53 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import struct
 
 import hpack
 
 from restate_server.http2.errors import H2ConnectionError, H2StreamRefused, H2StreamReset
+from restate_server.http2.frames import (
+    CONTINUATION,
+    DATA,
+    DEFAULT_WINDOW,
+    ERROR_NO_ERROR,
+    ERROR_PROTOCOL,
+    ERROR_REFUSED_STREAM,
+    FLAG_ACK,
+    FLAG_END_HEADERS,
+    FLAG_END_STREAM,
+    FLAG_PADDED,
+    FLAG_PRIORITY,
+    GOAWAY,
+    HEADERS,
+    PING,
+    PREFACE,
+    PUSH_PROMISE,
+    RST_STREAM,
+    SETTING,
+    SETTINGS,
+    SETTINGS_ENABLE_PUSH,
+    SETTINGS_HEADER_TABLE_SIZE,
+    SETTINGS_INITIAL_WINDOW_SIZE,
+    SETTINGS_MAX_CONCURRENT_STREAMS,
+    SETTINGS_MAX_FRAME_SIZE,
+    U32,
+    WINDOW_UPDATE,
+    frame,
+)
 from restate_server.http2.hpack_encode import encode_header
 from restate_server.http2.stream import H2Stream, Headers
 
 log = logging.getLogger(__name__)
 
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-
-DATA, HEADERS, PRIORITY, RST_STREAM, SETTINGS, PUSH_PROMISE = 0, 1, 2, 3, 4, 5
-PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = 6, 7, 8, 9
-
-FLAG_END_STREAM = 0x1
-FLAG_ACK = 0x1
-FLAG_END_HEADERS = 0x4
-FLAG_PADDED = 0x8
-FLAG_PRIORITY = 0x20
-
-SETTINGS_HEADER_TABLE_SIZE = 0x1
-SETTINGS_ENABLE_PUSH = 0x2
-SETTINGS_MAX_CONCURRENT_STREAMS = 0x3
-SETTINGS_INITIAL_WINDOW_SIZE = 0x4
-SETTINGS_MAX_FRAME_SIZE = 0x5
-
-ERROR_NO_ERROR = 0x0
-ERROR_PROTOCOL = 0x1
-ERROR_REFUSED_STREAM = 0x7
-ERROR_CANCEL = 0x8
-
 # what we announce, as the real server does
 INITIAL_WINDOW_SIZE = 2 * 1024 * 1024
 MAX_FRAME_SIZE = 16 * 1024
 CONNECTION_WINDOW = 16 * 1024 * 1024
-DEFAULT_WINDOW = 65_535
 PING_INTERVAL_S = 40.0
 PING_TIMEOUT_S = 20.0
 
-_FRAME_HEADER = struct.Struct(">HBBBI")  # length as u16 + u8, type, flags, stream id
-_U32 = struct.Struct(">I")
-_SETTING = struct.Struct(">HI")
-
-
-def frame(frame_type: int, flags: int, stream_id: int, payload: bytes = b"") -> bytes:
-    length = len(payload)
-    return _FRAME_HEADER.pack(length >> 8, length & 0xFF, frame_type, flags, stream_id) + payload
+_U32 = U32
+_SETTING = SETTING
 
 
 class _StreamState:

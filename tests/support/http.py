@@ -3,8 +3,9 @@
 - ``call`` / ``register_deployment``: blocking HTTP/1.1 (urllib, proxies ignored), for the
   ingress and admin APIs.
 - ``acall``: the same call on aiohttp, for tests that need calls in flight concurrently.
-- ``h2c_get``: a minimal HTTP/2 cleartext (prior knowledge) GET with the ``h2`` library,
-  for an SDK endpoint's ``/discover``.
+- ``h2c_exchange``: requests on concurrent streams of one HTTP/2 cleartext (prior
+  knowledge) connection, with the ``h2`` library (the ingress's h2c); ``h2c_get`` one GET
+  (an SDK endpoint's ``/discover``).
 """
 
 from __future__ import annotations
@@ -169,6 +170,109 @@ def register_deployment(
     return resp
 
 
+@dataclass(frozen=True)
+class H2Request:
+    method: str
+    path: str
+    body: bytes = b""
+    headers: Mapping[str, str] | None = None
+    end_stream: bool = True  # False: the request never ends (an answer must come anyway)
+
+
+def h2c_exchange(
+    host: str, port: int, requests: list[H2Request], timeout: float = 10.0
+) -> list[Response]:
+    """Send ``requests`` at once on one HTTP/2 cleartext connection (prior knowledge),
+    each on its own stream, and return their responses in the same order (a stream reset
+    before its answer gives status 0 and the error code in the header ``:reset``)."""
+    deadline = time.monotonic() + timeout
+    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+    with socket.create_connection((host, port), timeout=timeout) as sock:
+        conn.initiate_connection()
+        pending: dict[int, bytes] = {}  # request bodies not yet sent (flow control)
+        open_ended: set[int] = set()
+        order: list[int] = []
+        for req in requests:
+            stream_id = conn.get_next_available_stream_id()
+            order.append(stream_id)
+            headers = [
+                (":method", req.method),
+                (":scheme", "http"),
+                (":authority", f"{host}:{port}"),
+                (":path", req.path),
+                *((k.lower(), v) for k, v in (req.headers or {}).items()),
+            ]
+            conn.send_headers(stream_id, headers, end_stream=req.end_stream and not req.body)
+            if req.body:
+                pending[stream_id] = req.body
+            if not req.end_stream:
+                open_ended.add(stream_id)
+        status: dict[int, int] = {}
+        resp_headers: dict[int, list[tuple[str, str]]] = {sid: [] for sid in order}
+        bodies: dict[int, bytearray] = {sid: bytearray() for sid in order}
+        done: set[int] = set()
+
+        def send_bodies() -> None:
+            for stream_id, body in list(pending.items()):
+                size = min(len(body), conn.local_flow_control_window(stream_id))
+                size = min(size, conn.max_outbound_frame_size)
+                if size <= 0:
+                    continue
+                last = size == len(body) and stream_id not in open_ended
+                conn.send_data(stream_id, body[:size], end_stream=last)
+                if size == len(body):
+                    del pending[stream_id]
+                else:
+                    pending[stream_id] = body[size:]
+
+        send_bodies()
+        sock.sendall(conn.data_to_send())
+        while len(done) < len(order):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"h2c requests to {host}:{port} timed out")
+            sock.settimeout(remaining)
+            data = sock.recv(65536)
+            if not data:
+                raise ConnectionError(f"h2c {host}:{port}: connection closed early")
+            for event in conn.receive_data(data):
+                if isinstance(event, h2.events.ResponseReceived):
+                    for name, value in event.headers:
+                        key = name.decode() if isinstance(name, bytes) else name
+                        val = value.decode() if isinstance(value, bytes) else value
+                        if key == ":status":
+                            status[event.stream_id] = int(val)
+                        else:
+                            resp_headers[event.stream_id].append((key, val))
+                elif isinstance(event, h2.events.DataReceived):
+                    bodies[event.stream_id] += event.data
+                    conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+                elif isinstance(event, h2.events.StreamEnded):
+                    done.add(event.stream_id)
+                elif isinstance(event, h2.events.StreamReset):
+                    # before an answer: status 0 and the code as ":reset"; after one (a
+                    # 413 that stops the body): the answer stands
+                    if event.stream_id not in status:
+                        status[event.stream_id] = 0
+                        resp_headers[event.stream_id].append((":reset", str(event.error_code)))
+                    done.add(event.stream_id)
+                    pending.pop(event.stream_id, None)
+                elif isinstance(event, h2.events.ConnectionTerminated):
+                    raise ConnectionError(f"h2c connection terminated ({event.error_code})")
+            send_bodies()
+            outgoing = conn.data_to_send()
+            if outgoing:
+                sock.sendall(outgoing)
+        conn.close_connection()
+        # Best effort GOAWAY; the peer may already be closing.
+        with contextlib.suppress(OSError):
+            sock.sendall(conn.data_to_send())
+    return [
+        Response(status.get(sid, 0), _lower_headers(resp_headers[sid]), bytes(bodies[sid]))
+        for sid in order
+    ]
+
+
 def h2c_get(
     host: str,
     port: int,
@@ -177,58 +281,7 @@ def h2c_get(
     timeout: float = 5.0,
 ) -> Response:
     """GET over HTTP/2 cleartext with prior knowledge (what the server uses for discovery)."""
-    deadline = time.monotonic() + timeout
-    conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
-    with socket.create_connection((host, port), timeout=timeout) as sock:
-        conn.initiate_connection()
-        stream_id = conn.get_next_available_stream_id()
-        request_headers = [
-            (":method", "GET"),
-            (":scheme", "http"),
-            (":authority", f"{host}:{port}"),
-            (":path", path),
-            *((k.lower(), v) for k, v in (headers or {}).items()),
-        ]
-        conn.send_headers(stream_id, request_headers, end_stream=True)
-        sock.sendall(conn.data_to_send())
-        status = 0
-        resp_headers: list[tuple[str, str]] = []
-        body = bytearray()
-        done = False
-        while not done:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                raise TimeoutError(f"h2c GET {host}:{port}{path} timed out")
-            sock.settimeout(remaining)
-            data = sock.recv(65536)
-            if not data:
-                raise ConnectionError(f"h2c GET {host}:{port}{path}: connection closed early")
-            for event in conn.receive_data(data):
-                if isinstance(event, h2.events.ResponseReceived):
-                    for name, value in event.headers:
-                        key = name.decode() if isinstance(name, bytes) else name
-                        val = value.decode() if isinstance(value, bytes) else value
-                        if key == ":status":
-                            status = int(val)
-                        else:
-                            resp_headers.append((key, val))
-                elif isinstance(event, h2.events.DataReceived):
-                    body += event.data
-                    conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
-                elif isinstance(event, h2.events.StreamEnded) and event.stream_id == stream_id:
-                    done = True
-                elif isinstance(event, h2.events.StreamReset) and event.stream_id == stream_id:
-                    raise ConnectionError(f"h2c GET {path}: stream reset ({event.error_code})")
-                elif isinstance(event, h2.events.ConnectionTerminated):
-                    raise ConnectionError(f"h2c GET {path}: connection terminated")
-            outgoing = conn.data_to_send()
-            if outgoing:
-                sock.sendall(outgoing)
-        conn.close_connection()
-        # Best effort GOAWAY; the peer may already be closing.
-        with contextlib.suppress(OSError):
-            sock.sendall(conn.data_to_send())
-    return Response(status, _lower_headers(resp_headers), bytes(body))
+    return h2c_exchange(host, port, [H2Request("GET", path, headers=headers)], timeout)[0]
 
 
 def discover(port: int, host: str = "127.0.0.1", timeout: float = 5.0) -> Response:

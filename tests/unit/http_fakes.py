@@ -17,3 +17,9 @@ class FakeTransport:
     @property
     def status_lines(self) -> list[bytes]:
         return [chunk.split(b"\r\n", 1)[0] for chunk in self.chunks]
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def set_protocol(self, protocol: object) -> None:
+        self.protocol = protocol
