@@ -11,13 +11,20 @@ import msgspec
 from restate_server.admin.errors import (
     ApiError,
     EmptyError,
+    ExtractionError,
     empty_response,
     invalid_field,
     json_response,
     not_found,
     schema_error,
 )
-from restate_server.admin.extract import path_error, query_bool, read_json, shape_error
+from restate_server.admin.extract import (
+    path_error,
+    query_bool,
+    read_json,
+    shape_error,
+    uri_problem,
+)
 from restate_server.admin.render import deployment_detail, deployment_summary, register_response
 from restate_server.admin.routing import ApiVersion, Call, Router
 from restate_server.http_server import Response
@@ -28,8 +35,6 @@ from restate_server.schema.registry import RegistrationResult
 
 _REGISTER_SHAPE_ERROR = "data did not match any variant of untagged enum RegisterDeploymentRequest"
 _UPDATE_SHAPE_ERROR = "data did not match any variant of untagged enum UpdateDeploymentRequest"
-# characters ``http::Uri`` accepts
-_URI_CHARS = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+$")
 _HEADER_NAME = re.compile(r"^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$")
 
 
@@ -41,6 +46,25 @@ class RegisterRequest(msgspec.Struct, kw_only=True):
     breaking: bool = False
     force: bool | None = None
     dry_run: bool = False
+    # ``{"GoogleIdToken": {...}}``: checked by ``_valid_auth``
+    auth: Any = None
+
+
+class LambdaRequest(msgspec.Struct, kw_only=True):
+    """The other variant of the real server's (untagged) registration request."""
+
+    arn: str
+    assume_role_arn: str | None = None
+    additional_headers: dict[str, str] | None = None
+    metadata: dict[str, str] = {}
+    dry_run: bool = False
+    breaking: bool = False
+    force: bool | None = None
+
+
+class GoogleIdTokenAuth(msgspec.Struct, kw_only=True):
+    audience: str | None = None
+    impersonate_service_account: str | None = None
 
 
 class UpdateRequest(msgspec.Struct, kw_only=True):
@@ -62,6 +86,19 @@ def _valid_headers(headers: dict[str, str] | None) -> bool:
     return True
 
 
+def _valid_auth(auth: Any) -> bool:
+    """``null`` or the one variant of ``HttpAuth``, ``{"GoogleIdToken": {...}}``."""
+    if auth is None:
+        return True
+    if not isinstance(auth, dict) or list(auth) != ["GoogleIdToken"]:
+        return False
+    try:
+        msgspec.convert(auth["GoogleIdToken"], GoogleIdTokenAuth)
+    except msgspec.ValidationError:
+        return False
+    return True
+
+
 def _lower_headers(headers: dict[str, str] | None) -> dict[str, str]:
     return {name.lower(): value for name, value in (headers or {}).items()}
 
@@ -72,11 +109,28 @@ def _convert(obj: Any, shape: type[msgspec.Struct], error: str) -> Any:
     except msgspec.ValidationError:
         raise shape_error(error) from None
     uri = getattr(parsed, "uri", None)
-    if uri is not None and not _URI_CHARS.match(uri):
+    if uri is not None and uri_problem(uri) is not None:
         raise shape_error(error)
     if not _valid_headers(parsed.additional_headers):
         raise shape_error(error)
+    if not _valid_auth(getattr(parsed, "auth", None)):
+        raise shape_error(error)
     return parsed
+
+
+def _parse_register(body: Any) -> RegisterRequest:
+    """The HTTP variant, else the Lambda one (refused: not supported), else 422: the
+    order in which the real server tries its untagged enum's variants."""
+    try:
+        request: RegisterRequest = _convert(body, RegisterRequest, _REGISTER_SHAPE_ERROR)
+    except ExtractionError:
+        _convert(body, LambdaRequest, _REGISTER_SHAPE_ERROR)
+        raise invalid_field("arn", "Lambda deployments are not supported by this server") from None
+    if request.auth is not None:
+        # the real server mints a Google ID token per request; registering without one
+        # would call the endpoint unauthenticated
+        raise invalid_field("auth", "GoogleIdToken authentication is not supported by this server")
+    return request
 
 
 def _check_absolute(uri: str) -> None:
@@ -134,10 +188,7 @@ async def _register(
 
 
 async def create_deployment(call: Call) -> Response:
-    body = await read_json(call.request)
-    if isinstance(body, dict) and "uri" not in body and isinstance(body.get("arn"), str):
-        raise invalid_field("arn", "Lambda deployments are not supported by this server")
-    request: RegisterRequest = _convert(body, RegisterRequest, _REGISTER_SHAPE_ERROR)
+    request = _parse_register(await read_json(call.request))
     _check_absolute(request.uri)
     # an omitted ``force`` means true only on the old API versions (verified: /v2 overwrites)
     force = request.force

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from urllib.parse import parse_qsl
 
 import msgspec
 
@@ -48,16 +50,93 @@ def path_error(name: str, value: str, reason: str) -> ExtractionError:
     )
 
 
-def query_bool(request: Request, name: str) -> bool | None:
-    value = request.query.get(name)
+def query_error(detail: str) -> ExtractionError:
+    return ExtractionError(400, f"Failed to deserialize query string: {detail}")
+
+
+def query_fields(request: Request, *names: str) -> dict[str, str]:
+    """The query parameters ``names`` as the framework extracts them into a struct: a
+    repeated one is refused (``duplicate field``), unknown ones are ignored."""
+    raw_query = request.raw_path.partition("?")[2]
+    fields: dict[str, str] = {}
+    for name, value in parse_qsl(raw_query, keep_blank_values=True):
+        if name in names:
+            if name in fields:
+                raise query_error(f"duplicate field `{name}`")
+            fields[name] = value
+    return fields
+
+
+def parse_query_bool(name: str, value: str | None) -> bool | None:
     if value is None:
         return None
     if value in ("true", "false"):
         return value == "true"
-    raise ExtractionError(
-        400,
-        f"Failed to deserialize query string: {name}: provided string was not `true` or `false`",
-    )
+    raise query_error(f"{name}: provided string was not `true` or `false`")
+
+
+def query_bool(request: Request, name: str) -> bool | None:
+    return parse_query_bool(name, query_fields(request, name).get(name))
+
+
+# the characters ``http::Uri`` accepts (the real server parses URIs with it)
+_URI_CHARS = re.compile(r"^[A-Za-z0-9\-._~:/?#\[\]@!$&'()*+,;=%]+$")
+# ... and in an authority (``%`` is looked at separately)
+_AUTHORITY_CHARS = frozenset(
+    "!#$&'()*+,-./0123456789:;=?@ABCDEFGHIJKLMNOPQRSTUVWXYZ[]_abcdefghijklmnopqrstuvwxyz~"
+)
+
+
+def uri_problem(value: str) -> str | None:
+    """Why ``http::Uri`` refuses ``value`` (its error text), or None."""
+    if not value:
+        return "empty string"
+    if not _URI_CHARS.match(value):
+        return "invalid uri character"
+    return None
+
+
+def authority_problem(value: str) -> str | None:
+    """Why ``http::uri::Authority`` refuses ``value`` (its error text), or None: Kafka
+    cluster names are parsed as one."""
+    if not value:
+        return "empty string"
+    colons = 0
+    open_bracket = close_bracket = has_percent = False
+    at_sign = -1
+    end = len(value)
+    for index, char in enumerate(value):
+        if char == "%":
+            has_percent = True
+            continue
+        if char not in _AUTHORITY_CHARS:
+            return "invalid uri character"
+        if char in "/?#":
+            end = index
+            break
+        if char == ":":
+            colons += 1
+            if colons > 8:
+                return "invalid authority"
+        elif char == "[":
+            if has_percent or open_bracket:
+                return "invalid authority"
+            open_bracket = True
+        elif char == "]":
+            if not open_bracket or close_bracket:
+                return "invalid authority"
+            close_bracket = True
+            colons, has_percent = 0, False  # they belonged to an IPv6 address
+        elif char == "@":
+            at_sign = index
+            colons, has_percent = 0, False  # they belonged to the user info
+    if open_bracket != close_bracket or colons > 1 or has_percent:
+        return "invalid authority"
+    if end > 0 and at_sign == end - 1:
+        return "invalid authority"
+    if end != len(value):
+        return "invalid uri character"
+    return None
 
 
 def describe_value(value: Any) -> str:

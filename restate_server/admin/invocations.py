@@ -10,15 +10,14 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import parse_qsl
 
 from restate_server.admin.errors import (
     ApiError,
-    ExtractionError,
     empty_response,
     invalid_field,
     json_response,
 )
+from restate_server.admin.extract import query_error, query_fields
 from restate_server.admin.routing import Call, Router
 from restate_server.http_server import Response
 from restate_server.schema.ids import IdError, check_deployment_id, check_invocation_id
@@ -159,24 +158,18 @@ def _simple(operation: str, method: str):  # type: ignore[no-untyped-def]
 
 
 async def resume(call: Call) -> Response:
+    # the query is extracted before the handler parses the id, the deployment after it
+    raw_deployment = query_fields(call.request, "deployment").get("deployment")
     invocation_id = _invocation_id(call)
+    deployment = None if raw_deployment is None else _deployment_choice(raw_deployment)
     action = _handle(call, "resume")
-    deployment = call.request.query.get("deployment")
     outcome = await action(invocation_id, deployment)  # type: ignore[operator]
     return _reply(outcome, invocation_id, "resume")
 
 
 def _restart_query(call: Call) -> tuple[int, str]:
     """``?from=<u32>&deployment=...`` as the framework extracts them (text/plain 400s)."""
-    raw_query = call.request.raw_path.partition("?")[2]
-    seen: dict[str, str] = {}
-    for name, value in parse_qsl(raw_query, keep_blank_values=True):
-        if name in ("from", "deployment"):
-            if name in seen:
-                raise ExtractionError(
-                    400, f"Failed to deserialize query string: duplicate field `{name}`"
-                )
-            seen[name] = value
+    seen = query_fields(call.request, "from", "deployment")
     copy_prefix_up_to = 0
     if "from" in seen:
         copy_prefix_up_to = _parse_u32("from", seen["from"])
@@ -205,7 +198,7 @@ def _parse_u32(name: str, value: str) -> int:
         reason = "number too large to fit in target type"
     else:
         return int(digits)
-    raise ExtractionError(400, f"Failed to deserialize query string: {name}: {reason}")
+    raise query_error(f"{name}: {reason}")
 
 
 def _incompatible_deployment(invocation_id: str, details: dict[str, Any]) -> ApiError:
@@ -233,17 +226,28 @@ async def restart_as_new(call: Call) -> Response:
     raise _message(result.outcome, invocation_id, "restart-as-new")
 
 
+# the variants the real server's ``mode`` accepts (each with a lower-case alias)
+_DELETE_MODES = {
+    "Cancel": "cancel",
+    "cancel": "cancel",
+    "Kill": "kill",
+    "kill": "kill",
+    "Purge": "purge",
+    "purge": "purge",
+}
+
+
 async def delete_invocation(call: Call) -> Response:
     """The deprecated form: ``DELETE /invocations/{id}?mode=Cancel|Kill|Purge`` answers 202."""
-    invocation_id = _invocation_id(call)
-    mode = call.request.query.get("mode", "Cancel").lower()
-    method = {"cancel": "cancel", "kill": "kill", "purge": "purge"}.get(mode)
+    # the query is extracted before the handler parses the id
+    mode = query_fields(call.request, "mode").get("mode", "Cancel")
+    method = _DELETE_MODES.get(mode)
     if method is None:
-        raise ApiError(
-            400,
-            f"The query parameter 'mode' is invalid. Reason: unknown variant `{mode}`, "
-            "expected one of `Cancel`, `Kill`, `Purge`",
+        raise query_error(
+            f"mode: unknown variant `{mode}`, expected one of "
+            "`Cancel`, `cancel`, `Kill`, `kill`, `Purge`, `purge`"
         )
+    invocation_id = _invocation_id(call)
     action = _handle(call, method)
     await action(invocation_id)  # type: ignore[operator]
     return empty_response(202)

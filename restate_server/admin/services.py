@@ -6,6 +6,7 @@ from typing import Any
 
 from restate_server.admin.errors import (
     ApiError,
+    ExtractionError,
     empty_response,
     json_response,
     not_found,
@@ -46,7 +47,27 @@ async def get_service(call: Call) -> Response:
     return json_response(service_metadata(call.state.registry, _service(call)))
 
 
+# ModifyServiceRequest's fields in declaration order: serde also reads the struct from a
+# JSON array of up to this many values, in this order (verified against 1.7.12)
+_PATCH_FIELDS = (
+    "public",
+    "idempotency_retention",
+    "workflow_completion_retention",
+    "journal_retention",
+    "inactivity_timeout",
+    "abort_timeout",
+)
+_SCOPE_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_.-")
+_SCOPE_MAX_BYTES = 36
+
+
 def _parse_patch(body: Any) -> ServicePatch:
+    if isinstance(body, list):
+        if len(body) > len(_PATCH_FIELDS):
+            raise ExtractionError(
+                400, "Failed to parse the request body as JSON: trailing characters"
+            )
+        body = dict(zip(_PATCH_FIELDS, body, strict=False))
     if not isinstance(body, dict):
         raise shape_error(
             f"invalid type: {describe_value(body)}, expected struct ModifyServiceRequest"
@@ -162,6 +183,8 @@ async def modify_service_state(call: Call) -> Response:
     elif new_state:
         # clearing the state of a removed service stays possible
         raise not_found("service", name)
+    if scope is not None:
+        _check_scope(scope)
     invocations = call.state.invocations
     modify = getattr(invocations, "modify_state", None)
     if modify is None:
@@ -172,6 +195,20 @@ async def modify_service_state(call: Call) -> Response:
     # else: a scoped instance (scoped virtual objects, off by default in 1.7) that no
     # invocation of ours can see; the real server accepts it just the same
     return empty_response(202)
+
+
+def _check_scope(scope: str) -> None:
+    """The real server's scope rules; it answers 500 for a bad one, we answer 400 (the
+    request is at fault)."""
+    problem = None
+    if not scope:
+        problem = "value cannot be empty"
+    elif len(scope.encode()) > _SCOPE_MAX_BYTES:
+        problem = f"value too long: {len(scope.encode())} bytes (max {_SCOPE_MAX_BYTES})"
+    elif not set(scope) <= _SCOPE_CHARS:
+        problem = "value contains characters outside the allowed set [a-zA-Z0-9_.-]"
+    if problem is not None:
+        raise ApiError(400, f"bad scope: {problem}")
 
 
 def add_routes(router: Router) -> None:
