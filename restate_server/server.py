@@ -204,6 +204,7 @@ class Server:
             waiters,
             metrics.ingress if metrics is not None else None,
             tracer=tracer,
+            storage=committer,
         )
         host, port = _split_address(config.ingress.bind_address)
         self._ingress_server = await start_ingress(ingress, host, port, self._http_limits())
@@ -231,6 +232,7 @@ class Server:
             invocations=InvocationOperations(partitions, waiters),
             cluster_name=config.cluster_name,
             query=self._query_handler(store, committer, table, invoker, registry),
+            storage=committer,
         )
         host, port = _split_address(config.admin.bind_address)
         self._admin_server = await serve(
@@ -302,7 +304,9 @@ class Server:
                 query = self.query  # another request may have made it meanwhile
                 if query is None:
                     query = self.query = service.QueryService(
-                        snapshot=lambda ranges: committer.read(lambda: store.snapshot(ranges)),
+                        snapshot=lambda ranges: committer.read(
+                            lambda: store.snapshot(ranges), consistent=False
+                        ),
                         partitions=table,
                         invoker_tasks=lambda: invoker.tasks.values(),
                         registry=registry,

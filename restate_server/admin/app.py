@@ -57,6 +57,8 @@ class AdminState:
     # otherwise both discover and both create a deployment
     registration_lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     extra: dict[str, Any] = field(default_factory=dict)
+    # says when new work cannot be committed (a full disk): writes get 503
+    storage: Any = None
 
 
 async def _query(call: Call) -> Response:

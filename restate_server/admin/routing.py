@@ -23,6 +23,7 @@ from restate_server.admin.errors import (
     empty_response,
 )
 from restate_server.http_server import Request, Response
+from restate_server.storage.db import StorageFull
 
 log = logging.getLogger(__name__)
 
@@ -38,6 +39,14 @@ class ApiVersion(enum.IntEnum):
 MIN_API_VERSION = ApiVersion.V2
 MAX_API_VERSION = ApiVersion.V4
 _VERSION_PREFIX = re.compile(r"^/v(\d+)(/.*)?$")
+
+
+def _writes(request: Request) -> bool:
+    """Whether the request may change something (refused while the disk is full);
+    ``POST /query`` only reads."""
+    if request.method in ("GET", "HEAD", "OPTIONS"):
+        return False
+    return not request.raw_path.split("?", 1)[0].rstrip("/").endswith("/query")
 
 
 @dataclass
@@ -102,11 +111,17 @@ class Router:
             return await self._dispatch(request)
         except (ApiError, ExtractionError, EmptyError) as exc:
             return exc.response()
+        except StorageFull:
+            log.exception("admin API request failed: %s %s", request.method, request.path)
+            return ApiError(503, "cannot take new work: the disk is full").response()
         except Exception as exc:
             log.exception("admin API request failed: %s %s", request.method, request.path)
             return ApiError(500, f"Internal server error: {exc}").response()
 
     async def _dispatch(self, request: Request) -> Response:
+        storage = getattr(self.state, "storage", None)
+        if storage is not None and storage.unavailable and _writes(request):
+            raise ApiError(503, f"cannot take new work: {storage.unavailable}")
         path = request.raw_path.split("?", 1)[0]
         version = ApiVersion.UNKNOWN
         prefixed = _VERSION_PREFIX.match(path)

@@ -13,7 +13,7 @@ import logging
 import time
 from collections.abc import Awaitable, Coroutine
 from functools import partial
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 from urllib.parse import parse_qs, unquote
 
 from restate_server.durations import DurationError, parse_duration
@@ -41,6 +41,13 @@ from restate_server.storage.records import IngressSink, Target
 if TYPE_CHECKING:
     from restate_server.tracing.tracer import InvocationTracer
 
+
+class StorageState(Protocol):
+    """Whether new work can be committed now (``Committer``)."""
+
+    unavailable: str | None
+
+
 log = logging.getLogger(__name__)
 
 _DROPPED_HEADERS = frozenset({"connection", "host", "idempotency-key", "idempotency-expires"})
@@ -56,12 +63,14 @@ class Ingress:
         waiters: Waiters,
         metrics: IngressMetrics | None = None,
         tracer: InvocationTracer | None = None,
+        storage: StorageState | None = None,
     ) -> None:
         self.registry = registry
         self.partitions = partitions
         self.waiters = waiters
         self.metrics = metrics
         self.tracer = tracer  # None: tracing is off
+        self.storage = storage  # says when new work cannot be committed (a full disk)
 
     # ---- entry point
 
@@ -84,7 +93,15 @@ class Ingress:
         segments = split_path(path)
         if segments[0] == "restate":
             return self._restate_route(request, segments[1:], method)
+        self._check_storage()
         return self._invoke(request, segments, method, raw_path)
+
+    def _check_storage(self) -> None:
+        """Refuse new work that could not be committed: better a 503 now than an
+        answer that waits for the disk."""
+        storage = self.storage
+        if storage is not None and storage.unavailable is not None:
+            raise IngressError(503, f"cannot take new work: {storage.unavailable}")
 
     def _restate_route(
         self, request: Request, rest: list[str], method: str
@@ -97,6 +114,8 @@ class Ingress:
             body = json.dumps({"services": names}, separators=(",", ":")).encode()
             headers = cors_headers(request, {"content-type": "application/json"})
             return Response(status=200, body=body, headers=headers)
+        if head in ("call", "send", "awakeables", "a"):
+            self._check_storage()
         if head in ("call", "send") and len(rest) >= 3:
             segments = [unquote(s) if i == 0 else s for i, s in enumerate(rest[1:])]
             if head == "send":

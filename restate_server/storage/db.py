@@ -18,6 +18,15 @@ class StoreOpenError(OSError):
     """The store cannot be opened (held by another process, unreadable, corrupt)."""
 
 
+class StorageFull(OSError):
+    """A write failed because the disk is full. Nothing of it is durable; RocksDB takes
+    writes again on its own a few seconds after space is freed (it polls for space)."""
+
+
+# how RocksDB words ENOSPC, on the write that hit it and on every write after it
+_NO_SPACE = "No space left on device"
+
+
 def _open(path: str, options: rocksdict.Options) -> rocksdict.Rdict:
     try:
         return rocksdict.Rdict(path, options)
@@ -124,9 +133,14 @@ class Store:
             self.active.apply(indexed)
 
     def _write_durably(self, batch: rocksdict.WriteBatch) -> None:
-        self._db.write(batch, self._write_options)
-        if self.sync_writes:
-            self._db.flush_wal(True)
+        try:
+            self._db.write(batch, self._write_options)
+            if self.sync_writes:
+                self._db.flush_wal(True)
+        except Exception as exc:  # rocksdict reports RocksDB errors as plain Exceptions
+            if _NO_SPACE in str(exc):
+                raise StorageFull(str(exc)) from exc
+            raise
 
     def close(self) -> None:
         self._db.close()

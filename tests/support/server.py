@@ -176,7 +176,7 @@ class _ServerProcess:
         )
 
 
-def _our_server_argv() -> list[str]:
+def our_server_argv() -> list[str]:
     # The console script next to the running interpreter (the venv's), else the module.
     script = Path(sys.executable).parent / "restate-server"
     if script.is_file() and os.access(script, os.X_OK):
@@ -197,7 +197,7 @@ class RestateServerProcess(_ServerProcess):
         super().__init__(base_dir, log_dir, **kwargs)
 
     def _argv(self) -> list[str]:
-        return list(self.command) if self.command else _our_server_argv()
+        return list(self.command) if self.command else our_server_argv()
 
     def _base_env(self) -> dict[str, str]:
         env = super()._base_env()
