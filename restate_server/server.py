@@ -76,6 +76,18 @@ async def _until_hurried(work: Awaitable[int], hurry: asyncio.Event | None) -> i
     return "some"
 
 
+def invoker_options(config: Any) -> dict[str, Any]:
+    """The invoker's settings from the configuration (the message size limit and
+    warning once were left out, so every attempt used the 32 MiB default)."""
+    invoker = config.worker.invoker
+    return {
+        "cluster_name": config.cluster_name,
+        "enable_protocol_v7": config.experimental_enable_protocol_v7,
+        "message_size_limit": invoker.message_size_limit,
+        "message_size_warning": invoker.message_size_warning,
+    }
+
+
 def _split_address(address: str) -> tuple[str, int]:
     host, _, port = address.rpartition(":")
     return host.strip("[]") or "0.0.0.0", int(port)
@@ -152,9 +164,8 @@ class Server:
             transport=transport,
             processor_for=partitions.for_invocation,
             default_retry_policy=retry_policy,
-            cluster_name=config.cluster_name,
-            enable_protocol_v7=config.experimental_enable_protocol_v7,
             durable_read=committer.read,
+            **invoker_options(config),
             request_signer=request_signer,
             metrics=metrics.invokers if metrics is not None else None,
             tracer=tracer,

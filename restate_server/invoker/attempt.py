@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from restate_server.http2.errors import H2StreamRefused
+from restate_server.invoker import errors
 from restate_server.invoker.errors import AttemptAborted, AttemptError
 from restate_server.invoker.journal_reader import read_attempt_input
 from restate_server.invoker.transport import AttemptStream
@@ -31,6 +32,7 @@ from restate_server.partition.journal_messages import failure_from_pm
 from restate_server.protocol import messages as pm
 from restate_server.protocol.errors import ProtocolError
 from restate_server.protocol.framing import (
+    HEADER_SIZE,
     REQUESTED_ACK,
     FrameDecoder,
     encode_frame,
@@ -271,7 +273,9 @@ class Attempt:
         self._touch()
         self._check_head(status, headers, content_type)
 
-        decoder = FrameDecoder(self.task.invoker.message_size_limit)
+        invoker = self.task.invoker
+        decoder = FrameDecoder(invoker.message_size_limit)
+        warn_size = invoker.message_size_warning
         while True:
             try:
                 chunk = await stream.read()
@@ -283,16 +287,37 @@ class Attempt:
                 if self._partition_failure is not None:
                     raise self._partition_failure
                 if self._timed_out:
-                    raise AttemptError(self._timed_out)
+                    raise AttemptError(self._timed_out, doc_code=errors.ABORT_TIMEOUT)
+                if decoder.pending:
+                    where = "a message" if decoder.pending >= HEADER_SIZE else "a message header"
+                    raise AttemptError(
+                        f"the response ended inside {where} ({decoder.pending} of "
+                        f"{decoder.needed} bytes received)",
+                        code=571,
+                    )
                 raise AttemptError(
-                    "the response ended without a terminal message (End, Suspension or Error)"
+                    "the response ended without a terminal message (End, Suspension or Error)",
+                    doc_code=errors.SDK_ERROR,
                 )
             self._touch()
             try:
                 frames = decoder.feed(chunk)
-            except ProtocolError as exc:
-                raise AttemptError(f"protocol violation: {exc}", code=571) from exc
+            except ProtocolError as exc:  # the only one: a header announcing too much
+                raise AttemptError(
+                    f"{exc} (worker.invoker.message-size-limit)",
+                    code=571,
+                    doc_code=errors.MESSAGE_TOO_LARGE,
+                ) from exc
             for frame in frames:
+                if len(frame.body) >= warn_size:
+                    log.warning(
+                        "Message of %d bytes (type %#06x) from the SDK reaches the "
+                        "worker.invoker.message-size-warning of %d bytes",
+                        len(frame.body),
+                        frame.type_id,
+                        warn_size,
+                        extra=self.task.log_extra(),
+                    )
                 outcome = self._on_frame(frame.type_id, frame.flags, frame.body, version)
                 if outcome is not None:
                     self._finish(stream)
@@ -304,11 +329,13 @@ class Attempt:
         if self._partition_failure is not None:
             return self._partition_failure
         if self._timed_out:
-            return AttemptError(self._timed_out)
+            return AttemptError(self._timed_out, doc_code=errors.ABORT_TIMEOUT)
         message = f"error when talking to the deployment: {exc or type(exc).__name__}"
         if isinstance(exc, H2StreamRefused):
-            return AttemptError(message, reached_sdk=False, refused=True)
-        return AttemptError(message)
+            return AttemptError(
+                message, reached_sdk=False, refused=True, doc_code=errors.UNREACHABLE
+            )
+        return AttemptError(message, doc_code=errors.UNREACHABLE)
 
     def _check_head(self, status: int, headers: list[tuple[str, str]], content_type: str) -> None:
         header_map = dict(headers)
@@ -317,7 +344,8 @@ class Attempt:
             got = header_map.get("content-type")
             if got != content_type:
                 raise AttemptError(
-                    f"unexpected content type '{got}' in the response, expected '{content_type}'"
+                    f"unexpected content type '{got}' in the response, expected '{content_type}'",
+                    doc_code=errors.PROTOCOL,
                 )
             return
         retry_after = None
@@ -329,10 +357,17 @@ class Attempt:
             404: "the deployment does not know this service/handler",
         }
         message = reasons.get(status, "unexpected status code")
+        if status in (429, 502, 503, 504):
+            doc_code = errors.UNREACHABLE
+        elif status == 415:
+            doc_code = errors.BAD_PROTOCOL_VERSION
+        else:
+            doc_code = errors.PROTOCOL
         raise AttemptError(
             f"{message} (HTTP {status})",
             code=status if status >= 400 else 500,
             retry_after_ms=retry_after,
+            doc_code=doc_code,
         )
 
     def _on_frame(self, type_id: int, flags: int, body: bytes, version: int) -> str | None:
@@ -340,6 +375,10 @@ class Attempt:
         try:
             message = pm.decode_message(type_id, body, version)
         except ProtocolError as exc:
+            if type_id not in pm.MESSAGE_TYPES:  # e.g. a custom entry (0xFC00 and up)
+                raise AttemptError(
+                    f"the SDK sent a message of unknown type {type_id:#06x}", code=571
+                ) from exc
             raise AttemptError(f"cannot decode message {type_id:#06x}: {exc}", code=571) from exc
 
         if _COMMAND_MIN <= type_id <= _COMMAND_MAX:
@@ -492,9 +531,11 @@ def _collect_future(
 
 
 def _error_from_message(message: pm.ErrorMessage, version: int) -> AttemptError:
+    code = message.code or 500
     return AttemptError(
         message.message or "the SDK reported an error",
-        code=message.code or 500,
+        code=code,
+        doc_code=errors.sdk_doc_code(code) or errors.SDK_ERROR,
         retry_after_ms=message.next_retry_delay,
         related_command_index=message.related_command_index,
         related_command_name=message.related_command_name,

@@ -19,6 +19,7 @@ class AttemptError(Exception):
         stacktrace: str | None = None,
         behavior: int = 0,
         refused: bool = False,
+        doc_code: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -34,6 +35,28 @@ class AttemptError(Exception):
         self.behavior = behavior
         # the deployment never processed the request (HTTP/2 refused stream): resend at once
         self.refused = refused
+        # the real server's documented error code (``sys_invocation.last_failure_error_code``)
+        self.doc_code = doc_code if doc_code is not None else sdk_doc_code(code)
+
+
+# restate error codes the real server files failures under (RT0001 ...)
+ABORT_TIMEOUT = "RT0001"
+MESSAGE_TOO_LARGE = "RT0003"
+SDK_ERROR = "RT0007"
+UNREACHABLE = "RT0010"
+PROTOCOL = "RT0012"
+BAD_PROTOCOL_VERSION = "RT0015"
+JOURNAL_MISMATCH = "RT0016"
+
+
+def sdk_doc_code(code: int) -> str | None:
+    """The code of a failure that carries only an invocation error code (an SDK's
+    ErrorMessage; a journal mismatch or protocol violation from anywhere)."""
+    if code == 570:
+        return JOURNAL_MISMATCH
+    if code == 571:
+        return PROTOCOL
+    return None
 
 
 class AttemptAborted(Exception):

@@ -51,6 +51,7 @@ class Invoker:
         enable_protocol_v7: bool = False,
         durable_read: DurableRead,
         message_size_limit: int = 32 * 1024 * 1024,
+        message_size_warning: int = 10 * 1024 * 1024,
         request_signer: RequestSigner | None = None,
         metrics: Sequence[InvokerMetrics] | None = None,
         tracer: InvocationTracer | None = None,
@@ -64,7 +65,9 @@ class Invoker:
         self.default_retry_policy = default_retry_policy
         self.cluster_name = cluster_name
         self.enable_protocol_v7 = enable_protocol_v7
+        # a message announcing more is refused at its header, before it is buffered
         self.message_size_limit = message_size_limit
+        self.message_size_warning = message_size_warning
         # signs every attempt's request when a request identity key is configured
         self.request_signer = request_signer
         self.tasks: dict[bytes, InvocationTask] = {}

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Protocol
 from urllib.parse import urlsplit
 
 from restate_server.http2 import H2Pool
-from restate_server.invoker.errors import AttemptError
+from restate_server.invoker.errors import UNREACHABLE, AttemptError
 
 if TYPE_CHECKING:
     from restate_server.invoker.http1 import Http1Pool
@@ -67,7 +67,9 @@ class Transport:
             return await self._h2.open_stream(origin, "POST", path, headers)
         except (OSError, ConnectionError) as exc:
             raise AttemptError(
-                f"error when calling the deployment {origin}: {exc}", reached_sdk=False
+                f"error when calling the deployment {origin}: {exc}",
+                reached_sdk=False,
+                doc_code=UNREACHABLE,
             ) from exc
 
     async def close(self) -> None:

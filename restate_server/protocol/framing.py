@@ -78,3 +78,8 @@ class FrameDecoder:
     def pending(self) -> int:
         """Bytes of an incomplete frame held back."""
         return len(self._partial)
+
+    @property
+    def needed(self) -> int:
+        """Size of the incomplete frame, header included, once its header is in."""
+        return self._needed

@@ -40,6 +40,7 @@ class InvokerState(msgspec.Struct, frozen=True, kw_only=True):
     last_attempt_deployment_id: str | None = None
     last_attempt_server: str | None = None
     last_failure: str | None = None
+    last_failure_error_code: str | None = None
     last_failure_related_command_index: int | None = None
     last_failure_related_command_name: str | None = None
     last_failure_related_command_type: str | None = None
@@ -85,6 +86,7 @@ def capture(tasks: Iterable[Any]) -> dict[bytes, InvokerState]:
             text = format_failure(failure.code, failure.message, failure.stacktrace)
             name = failure.related_command_name
             related = {
+                "last_failure_error_code": failure.doc_code,
                 "last_failure_related_command_index": failure.related_command_index,
                 "last_failure_related_command_name": name or None,
                 "last_failure_related_command_type": entry_type_name(failure.related_command_type),

@@ -23,6 +23,7 @@ _COPIED = (
     "last_attempt_server",
     "next_retry_at",
     "last_failure",
+    "last_failure_error_code",
     "last_failure_related_command_index",
     "last_failure_related_command_name",
     "last_failure_related_command_type",

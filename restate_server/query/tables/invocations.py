@@ -115,6 +115,7 @@ _INVOKER_COLUMNS = (
     "last_attempt_deployment_id",
     "last_attempt_server",
     "last_failure",
+    "last_failure_error_code",
     "last_failure_related_command_index",
     "last_failure_related_command_name",
     "last_failure_related_command_type",
