@@ -227,6 +227,8 @@ class Attempt:
 
             self._arm_watchdog(info.inactivity_timeout_ms, info.abort_timeout_ms, request_response)
             outcome = await self._pump(stream, content_type, version)
+            self._disarm_watchdog()
+            await self._settle()
         except BaseException as exc:
             if self._span is not None:
                 self._end_span_on(exc)
@@ -236,6 +238,18 @@ class Attempt:
         if self._span is not None:
             self._span.ended(outcome == SUSPENDED)
         return outcome
+
+    async def _settle(self) -> None:
+        """After the terminal message: wait until the attempt's commands are committed.
+
+        The partition may have rejected one of them (a failed precondition: FailAttempt,
+        with a new epoch); it then ignores the terminal message, sent under the old
+        epoch, so this attempt must fail and be retried, or the invocation would wait
+        for ever with no attempt running.
+        """
+        await self.durable_barrier()
+        if self._partition_failure is not None:
+            raise self._partition_failure
 
     # ---- tracing (only when the invocation is traced)
 

@@ -23,12 +23,15 @@ from restate_server.partition.actions import Action, FailAttempt, RegisterTimer,
 from restate_server.partition.commands import (
     AppendNotification,
     AttachInvocation,
+    AttemptEnded,
+    AttemptSuspended,
     CancelInvocation,
     Command,
     Invoke,
     JournalCommand,
     KillInvocation,
     OutboxCommand,
+    ProposeRunCompletion,
     Recover,
     TimerFired,
     decode_outbox_command,
@@ -219,7 +222,7 @@ class PartitionProcessor:
                     type(command).__name__,
                     extra=_command_fields(command),
                 )
-                if isinstance(command, JournalCommand):
+                if isinstance(command, _ATTEMPT_COMMANDS):  # retried, not left waiting
                     actions.append(
                         FailAttempt(command.invocation_id, command.epoch, 500, "internal error")
                     )
@@ -274,6 +277,10 @@ class PartitionProcessor:
                 self._perform(rest)
             except Exception:
                 log.exception("performing actions failed")
+
+
+# what a running attempt sends: one that cannot be applied fails that attempt
+_ATTEMPT_COMMANDS = (JournalCommand, ProposeRunCompletion, AttemptEnded, AttemptSuspended)
 
 
 def _partition_key_of(command: OutboxCommand) -> int:

@@ -14,16 +14,22 @@ from typing import Any
 import pytest
 
 from restate_server.config import load_config
+from restate_server.invoker.attempt import ENDED, Attempt
 from restate_server.invoker.errors import AttemptError
 from restate_server.invoker.invocation_task import InvocationTask
 from restate_server.invoker.invoker import Invoker
 from restate_server.invoker.retry import RetryPolicy
 from restate_server.partition.actions import FailAttempt, InvokeAttempt
-from restate_server.partition.commands import JournalCommand
+from restate_server.partition.commands import AttemptEnded, JournalCommand
+from restate_server.partition.processor import PartitionProcessor
+from restate_server.partition.state_machine import StateMachine
+from restate_server.partition.table import PartitionTable
 from restate_server.protocol import messages as pm
 from restate_server.protocol.framing import encode_frame, encode_raw_frame
 from restate_server.query.in_flight import capture
 from restate_server.server import invoker_options
+from restate_server.storage.committer import Committer
+from restate_server.storage.db import Store
 from restate_server.storage.records import JournalEntry, Target
 
 MIB = 1024 * 1024
@@ -274,3 +280,69 @@ def test_the_error_code_reaches_sys_invocation() -> None:
     state = capture([task])[b"i" * 24]
     assert state.last_failure == "[570 Journal mismatch] mismatch"
     assert state.last_failure_error_code == "RT0016"
+
+
+async def test_a_rejected_command_fails_the_attempt_even_after_its_end() -> None:
+    """An SDK sends a command the partition rejects (a call to an unknown service) and
+    End at once: the partition ignores the End (its epoch moved on), so the attempt must
+    fail and be retried; it used to end, leaving the invocation with no attempt at all."""
+    call = pm.OneWayCallCommandMessage(service_name="Nope", handler_name="x")
+    stream = FakeStream([encode_frame(call) + _ok()])
+    partition = FakePartition()
+    partition.reject = lambda command: command.type_id == pm.OneWayCallCommandMessage.TYPE
+    failure = await _run_task(partition, stream)
+    assert failure is not None and failure.message == "rejected"
+
+
+async def test_an_accepted_end_still_succeeds() -> None:
+    partition = FakePartition()
+    outcome_stream = FakeStream([_ok()])
+    assert await _run_task(partition, outcome_stream) is None
+    assert [type(c).__name__ for c in partition.commands] == ["JournalCommand", "AttemptEnded"]
+
+
+async def test_the_attempt_waits_for_its_commands_before_it_ends() -> None:
+    partition = FakePartition()
+    invoker = _invoker(partition, FakeStream([_ok()]))
+    task = InvocationTask(
+        invoker,
+        InvokeAttempt(bytes(24), 1, TARGET, 0, None, None, journal=[INPUT]),
+        partition,  # type: ignore[arg-type]
+    )
+    attempt = Attempt(task, 0)
+    assert await attempt.run() == ENDED
+    assert attempt._uncommitted == 0
+
+
+class _BrokenStateMachine(StateMachine):
+    """Applying the end of an attempt raises (a bug of the server, say)."""
+
+    def apply(self, txn: Any, command: Any, now: int) -> Any:
+        if isinstance(command, AttemptEnded):
+            raise RuntimeError("boom")
+        return super().apply(txn, command, now)
+
+
+async def test_an_attempt_end_that_cannot_be_applied_fails_the_attempt(tmp_path: Any) -> None:
+    """Not only journal commands: an End or Suspension the partition failed to apply
+    fails its attempt too (retried), instead of leaving the invocation with none."""
+    store = Store(str(tmp_path / "db"), sync_writes=False)
+    committer = Committer(store, asyncio.get_running_loop())
+    performed: list[Any] = []
+    processor = PartitionProcessor(
+        0,
+        (0, 1 << 64),
+        store,
+        committer,
+        _BrokenStateMachine(0, PartitionTable(1)),
+        performed.extend,
+    )
+    await processor.start()
+    try:
+        await processor.submit_and_wait(AttemptEnded(bytes(24), 3))
+        assert [type(a).__name__ for a in performed] == ["FailAttempt"]
+        assert (performed[0].epoch, performed[0].code) == (3, 500)
+    finally:
+        await processor.stop()
+        committer.close()
+        store.close()
