@@ -24,7 +24,11 @@ class AttemptError(Exception):
         super().__init__(message)
         self.message = message
         self.code = code
-        self.retry_after_ms = retry_after_ms
+        # bounded: an SDK's next_retry_delay or a retry-after header can say anything, and
+        # the retry time must stay a timestamp (/query's next_retry_at)
+        self.retry_after_ms = (
+            min(retry_after_ms, MAX_RETRY_DELAY_MS) if retry_after_ms is not None else None
+        )
         # a failure before the SDK saw the attempt does not count as a retry of the code
         self.reached_sdk = reached_sdk
         self.related_command_index = related_command_index
@@ -38,6 +42,8 @@ class AttemptError(Exception):
         # the real server's documented error code (``sys_invocation.last_failure_error_code``)
         self.doc_code = doc_code if doc_code is not None else sdk_doc_code(code)
 
+
+MAX_RETRY_DELAY_MS = 365 * 24 * 3600 * 1000
 
 # restate error codes the real server files failures under (RT0001 ...)
 ABORT_TIMEOUT = "RT0001"

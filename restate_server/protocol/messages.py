@@ -900,7 +900,10 @@ def _decode_fields(cls: type[Message], buf: bytes, fmap: dict[int, tuple[str, st
                 value, inner = decode_varint(chunk, inner)
                 items.append(value)
         elif kind is REPEATED_STRING:
-            kwargs.setdefault(attr, []).append(chunk.decode())
+            try:
+                kwargs.setdefault(attr, []).append(chunk.decode())
+            except UnicodeDecodeError as exc:
+                raise ProtocolError(f"invalid UTF-8 in {cls.__name__}.{attr}") from exc
         elif kind is REPEATED_BYTES:
             kwargs.setdefault(attr, []).append(chunk)
         elif kind is OPT_REPEATED_BYTES:

@@ -50,6 +50,8 @@ def decode_varint(buf: bytes, pos: int) -> tuple[int, int]:
         pos += 1
         result |= (byte & 0x7F) << shift
         if byte < 0x80:
+            if shift == 63 and byte > 1:  # the 10th byte holds only bit 63
+                raise ProtocolError("varint past 64 bits")
             return result, pos
         shift += 7
         if shift > 63:

@@ -15,7 +15,7 @@ import pytest
 
 from restate_server.config import load_config
 from restate_server.invoker.attempt import ENDED, Attempt
-from restate_server.invoker.errors import AttemptError
+from restate_server.invoker.errors import MAX_RETRY_DELAY_MS, AttemptError
 from restate_server.invoker.invocation_task import InvocationTask
 from restate_server.invoker.invoker import Invoker
 from restate_server.invoker.retry import RetryPolicy
@@ -25,7 +25,9 @@ from restate_server.partition.processor import PartitionProcessor
 from restate_server.partition.state_machine import StateMachine
 from restate_server.partition.table import PartitionTable
 from restate_server.protocol import messages as pm
+from restate_server.protocol.errors import ProtocolError
 from restate_server.protocol.framing import encode_frame, encode_raw_frame
+from restate_server.protocol.wire import decode_varint, encode_varint
 from restate_server.query.in_flight import capture
 from restate_server.server import invoker_options
 from restate_server.storage.committer import Committer
@@ -346,3 +348,27 @@ async def test_an_attempt_end_that_cannot_be_applied_fails_the_attempt(tmp_path:
         await processor.stop()
         committer.close()
         store.close()
+
+
+def test_an_sdk_retry_delay_is_bounded() -> None:
+    failure = AttemptError("later", retry_after_ms=2**64 - 1)
+    assert failure.retry_after_ms == MAX_RETRY_DELAY_MS
+    assert AttemptError("soon", retry_after_ms=1500).retry_after_ms == 1500
+
+
+def test_varints_past_64_bits_are_refused() -> None:
+    for value in (0, 127, 128, 2**63, 2**64 - 1):
+        assert decode_varint(encode_varint(value), 0)[0] == value
+    for value in (2**64, 2**70 - 1):
+        with pytest.raises(ProtocolError, match="varint past 64 bits"):
+            decode_varint(encode_varint(value), 0)
+    # a wake-up time no timer key can hold, in a body that otherwise decodes
+    body = b"\x08" + encode_varint(2**64) + b"\x58\x01"
+    with pytest.raises(ProtocolError):
+        pm.decode_message(pm.SleepCommandMessage.TYPE, body)
+
+
+def test_invalid_utf8_in_a_repeated_string_is_a_protocol_error() -> None:
+    body = b"\x1a\x02\xff\xfe"  # SuspensionMessage.waiting_named_signals = [b"\xff\xfe"]
+    with pytest.raises(ProtocolError, match="invalid UTF-8"):
+        pm.decode_message(pm.SuspensionMessage.TYPE, body)
