@@ -47,10 +47,12 @@ class _ServerProcess:
         admin_port: int | None = None,
         node_port: int | None = None,
         name: str | None = None,
+        admin_host: str = LOOPBACK,
         start_timeout: float = START_TIMEOUT,
         stop_grace: float = 10.0,
     ) -> None:
         self.base_dir = Path(base_dir)
+        self.admin_host = admin_host  # another loopback address keeps admin apart
         self.log_dir = Path(log_dir)
         if name is not None:
             self.name = name
@@ -84,7 +86,7 @@ class _ServerProcess:
         return {
             "RESTATE_BASE_DIR": str(self.base_dir),
             "RESTATE_INGRESS__BIND_ADDRESS": f"{LOOPBACK}:{self.ingress_port}",
-            "RESTATE_ADMIN__BIND_ADDRESS": f"{LOOPBACK}:{self.admin_port}",
+            "RESTATE_ADMIN__BIND_ADDRESS": f"{self.admin_host}:{self.admin_port}",
             "RESTATE_BIND_ADDRESS": f"{LOOPBACK}:{self.node_port}",
         }
 
@@ -100,7 +102,7 @@ class _ServerProcess:
 
     @property
     def admin_url(self) -> str:
-        return f"http://{LOOPBACK}:{self.admin_port}"
+        return f"http://{self.admin_host}:{self.admin_port}"
 
     @property
     def ingress_url(self) -> str:
