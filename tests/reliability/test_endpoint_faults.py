@@ -75,25 +75,33 @@ RELAYED = [
 ENDPOINT_DOWN = "endpoint-down"
 
 
-def max_attempts_within(window_s: float, policy: RetryPolicy = POLICY) -> int:
-    """The most attempts the schedule allows in ``window_s`` from the first one: every
-    backoff at its shortest (no jitter beyond the 3 ms floor), attempts taking no time."""
+class _FixedJitter(random.Random):
+    """A backoff's jitter pinned to one end of its range."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__()
+        self.value = value
+
+    def random(self) -> float:
+        return self.value
+
+
+SHORTEST = _FixedJitter(0.0)  # no jitter beyond the 3 ms floor
+LONGEST = _FixedJitter(0.999_999)  # +30 %
+
+
+def max_attempts_within(window_s: float, jitter: random.Random = SHORTEST) -> int:
+    """The most attempts the schedule allows in ``window_s`` from the first one, every
+    backoff with the given jitter (the shortest by default), attempts taking no time."""
     attempts, elapsed = 1, 0.0
     for retry in range(1, 10_000):
-        delay = policy.delay_ms(retry, _NoJitter())
+        delay = POLICY.delay_ms(retry, jitter)
         assert delay is not None
         elapsed += delay / 1000
         if elapsed > window_s:
             return attempts
         attempts += 1
     raise AssertionError("unreachable: the window is finite")
-
-
-class _NoJitter(random.Random):
-    """The shortest backoff: no jitter beyond the floor."""
-
-    def random(self) -> float:
-        return 0.0
 
 
 # ---- the healthy endpoint's probe --------------------------------------------------------
@@ -201,7 +209,7 @@ def _assert_backoff(times: list[float]) -> None:
     assert len(times) >= 2, times
     gaps = [b - a for a, b in itertools.pairwise(times)]
     for retry, gap in enumerate(gaps, start=1):
-        shortest = POLICY.delay_ms(retry, _NoJitter())
+        shortest = POLICY.delay_ms(retry, SHORTEST)
         assert shortest is not None and gap >= shortest / 1000 * 0.95, (retry, gaps)
 
 
@@ -383,19 +391,24 @@ def test_refused_streams_cost_no_more_attempts_than_other_failures(
     refused = _attempts_while(srv, proxy, Fault.REFUSE_STREAMS, "refused", window)
     reset = _attempts_while(srv, proxy, Fault.RESET_STREAMS, "reset", window)
     bound = max_attempts_within(window)
+    # what jitter alone may change in the count of attempts over the window
+    spread = bound - max_attempts_within(window, LONGEST)
     _report(
         f"refused streams ({window:g} s window)",
         [
             f"RST_STREAM(REFUSED_STREAM): {len(refused)} attempts at "
             f"{[round(t, 2) for t in refused]}",
             f"RST_STREAM(INTERNAL_ERROR): {len(reset)} attempts at {[round(t, 2) for t in reset]}",
-            f"schedule bound: {bound} (+{MAX_IMMEDIATE_RESENDS} immediate resends when refused)",
+            f"schedule bound: {bound} (+{MAX_IMMEDIATE_RESENDS} immediate resends when refused), "
+            f"jitter spread {spread}",
             f"proxy: {proxy.snapshot()}",
         ],
     )
     assert 2 <= len(reset) <= bound, reset
     assert 2 <= len(refused) <= bound + MAX_IMMEDIATE_RESENDS, refused
-    # the only difference a refusal makes: the first few resends come at once
-    assert len(refused) <= len(reset) + MAX_IMMEDIATE_RESENDS, (refused, reset)
+    # the only difference a refusal makes: the first few resends come at once, then the
+    # backoff is that of any failure (before a345472, the resends came before every step)
     immediate = [b - a for a, b in itertools.pairwise(refused)][:MAX_IMMEDIATE_RESENDS]
     assert all(gap < POLICY.initial_interval_ms / 1000 for gap in immediate), refused
+    _assert_backoff(refused[MAX_IMMEDIATE_RESENDS:])
+    assert len(refused) <= len(reset) + MAX_IMMEDIATE_RESENDS + spread, (refused, reset)

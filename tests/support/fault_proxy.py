@@ -8,11 +8,10 @@
 
 Faults (``Fault``): TCP resets on accept or in the middle of a response, stalled responses
 (a black hole: the request reaches the endpoint, nothing comes back, or nothing more once
-a response has its head), truncated frames (the
-response cut inside an HTTP/2 frame, then a clean close), trickled bytes (both ways), a
-closed listening port (connections refused), and two HTTP/2-aware modes in which the proxy
-is the endpoint and answers every new stream with RST_STREAM: REFUSED_STREAM (0x7) or
-INTERNAL_ERROR (0x2), the same failure under another name.
+a response has its head), truncated frames (the response cut inside an HTTP/2 frame, then
+a clean close), trickled bytes (both ways), a closed listening port (connections refused),
+and two HTTP/2-aware modes in which the proxy is the endpoint and answers every new stream
+with RST_STREAM: REFUSED_STREAM (0x7), or INTERNAL_ERROR (0x2) to compare with.
 
 Setting a fault first resets the connections open at that moment (the server pools them;
 the fault must meet the next attempt, not a connection made before it). Clearing it keeps
@@ -47,16 +46,8 @@ from tests.support.ports import LOOPBACK, free_port
 T = TypeVar("T")
 
 PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-DATA, HEADERS, RST_STREAM, SETTINGS, PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = (
-    0,
-    1,
-    3,
-    4,
-    6,
-    7,
-    8,
-    9,
-)
+DATA, HEADERS, RST_STREAM, SETTINGS = 0, 1, 3, 4
+PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = 6, 7, 8, 9
 FLAG_ACK = 0x1
 FLAG_END_HEADERS = 0x4
 FLAG_PADDED = 0x8
