@@ -17,6 +17,7 @@ body that stops arriving 408, and an idle connection is closed with GOAWAY.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import time
 from functools import partial
@@ -507,21 +508,29 @@ class H2ServerConnection(asyncio.Protocol):
             return
         stream.responded = True
         body = b"" if head else response.body
-        parts = [encode_header(":status", str(response.status))]
+        field = _encoded_field
+        parts = [_status_field(response.status)]
         for name, value in response.headers.items():
-            lowered = name.lower()
-            if lowered not in _CONNECTION_HEADERS and lowered != "content-length":
-                parts.append(encode_header(lowered, value))
-        parts.append(encode_header("content-length", str(len(response.body))))
-        block = b"".join(parts)
-        flags = FLAG_END_HEADERS | (0 if body else FLAG_END_STREAM)
-        self._out += frame(HEADERS, flags, stream.stream_id, block)
-        if body:
-            stream.outbound += body
-            stream.end_pending = True
-            self._send_pending(stream)
-        else:
+            parts.append(field(name, value))
+        parts.append(_length_field(len(response.body)))
+        stream_id = stream.stream_id
+        out = self._out
+        out += frame(
+            HEADERS, FLAG_END_HEADERS | (0 if body else FLAG_END_STREAM), stream_id, b"".join(parts)
+        )
+        if not body:
             self._local_ended(stream)
+            return
+        size = len(body)
+        if size <= min(stream.send_window, self._send_window, self._peer_max_frame):
+            out += frame(DATA, FLAG_END_STREAM, stream_id, body)  # most answers: one frame
+            stream.send_window -= size
+            self._send_window -= size
+            self._local_ended(stream)
+            return
+        stream.outbound += body
+        stream.end_pending = True
+        self._send_pending(stream)
 
     def _send_pending(self, stream: _Stream) -> None:
         outbound = stream.outbound
@@ -635,6 +644,39 @@ class H2ServerConnection(asyncio.Protocol):
         if self._transport is not None:
             self._transport.close()
             self._transport = None
+
+
+# encoded response header fields: the same few (status, content type, CORS, small
+# lengths) on nearly every answer; unique ones (invocation ids) pass through and are
+# dropped when the cache is reset
+_fields: dict[tuple[str, str], bytes] = {}
+
+
+def _encoded_field(name: str, value: str) -> bytes:
+    """One response header, HPACK-encoded; nothing for those HTTP/2 forbids and for a
+    handler's own content-length (``_respond`` writes the real one last)."""
+    key = (name, value)
+    encoded = _fields.get(key)
+    if encoded is None:
+        if len(_fields) >= 1024:
+            _fields.clear()
+        lowered = name.lower()
+        if lowered in _CONNECTION_HEADERS or lowered == "content-length":
+            encoded = b""
+        else:
+            encoded = encode_header(lowered, value)
+        _fields[key] = encoded
+    return encoded
+
+
+@functools.lru_cache(maxsize=64)
+def _status_field(status: int) -> bytes:
+    return encode_header(":status", str(status))
+
+
+@functools.lru_cache(maxsize=1024)
+def _length_field(size: int) -> bytes:
+    return encode_header("content-length", str(size))
 
 
 def _status(status: int) -> Response:
