@@ -15,6 +15,7 @@ import os
 import hpack
 
 from restate_server.http2.errors import H2ConnectionError, H2StreamRefused, H2StreamReset
+from restate_server.http2.framed import FramedConnection, ProtocolViolation
 from restate_server.http2.frames import (
     CONTINUATION,
     DATA,
@@ -26,7 +27,6 @@ from restate_server.http2.frames import (
     FLAG_END_HEADERS,
     FLAG_END_STREAM,
     FLAG_PADDED,
-    FLAG_PRIORITY,
     GOAWAY,
     HEADERS,
     PING,
@@ -74,13 +74,11 @@ class _StreamState:
         self.got_headers = False
 
 
-class H2ClientConnection(asyncio.Protocol):
+class H2ClientConnection(FramedConnection):
     def __init__(self, authority: str, scheme: str = "http") -> None:
+        super().__init__()
         self.authority = authority
         self.scheme = scheme
-        self._transport: asyncio.Transport | None = None
-        self._out = bytearray()
-        self._flush_scheduled = False
         self._in = bytearray()
         self._decoder = hpack.Decoder()
         self._decoded_blocks: dict[bytes, list[tuple[str, str]]] = {}
@@ -93,7 +91,6 @@ class H2ClientConnection(asyncio.Protocol):
         self._peer_max_frame = 16_384
         self._send_window = DEFAULT_WINDOW  # connection-level
         self._conn_unacked = 0
-        self._continuation: tuple[int, int, bytearray] | None = None
         self._closed_error: BaseException | None = None
         self._ready: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._ping_handle: asyncio.TimerHandle | None = None
@@ -143,21 +140,9 @@ class H2ClientConnection(asyncio.Protocol):
                     f"not an HTTP/2 server (HTTP/1.1 only?): it answered {bytes(buffer[:16])!r}"
                 )
                 return
-        pos = 0
-        size = len(buffer)
         try:
-            while size - pos >= 9:
-                length = (buffer[pos] << 16) | (buffer[pos + 1] << 8) | buffer[pos + 2]
-                end = pos + 9 + length
-                if end > size:
-                    break
-                frame_type = buffer[pos + 3]
-                flags = buffer[pos + 4]
-                stream_id = _U32.unpack_from(buffer, pos + 5)[0] & 0x7FFFFFFF
-                payload = bytes(buffer[pos + 9 : end])
-                pos = end
-                self._on_frame(frame_type, flags, stream_id, payload)
-        except _ConnectionProtocolError as exc:
+            pos = self._read_frames(buffer, 0)
+        except ProtocolViolation as exc:
             self._connection_error(str(exc))
             return
         del buffer[:pos]
@@ -167,8 +152,6 @@ class H2ClientConnection(asyncio.Protocol):
     # ---- incoming frames
 
     def _on_frame(self, frame_type: int, flags: int, stream_id: int, payload: bytes) -> None:
-        if self._continuation is not None and frame_type != CONTINUATION:
-            raise _ConnectionProtocolError("expected a CONTINUATION frame")
         if frame_type == DATA:
             self._on_data(flags, stream_id, payload)
         elif frame_type == HEADERS:
@@ -199,7 +182,7 @@ class H2ClientConnection(asyncio.Protocol):
         elif frame_type == GOAWAY:
             self._on_goaway(payload)
         elif frame_type == PUSH_PROMISE:
-            raise _ConnectionProtocolError("PUSH_PROMISE although push is disabled")
+            raise ProtocolViolation(ERROR_PROTOCOL, "PUSH_PROMISE although push is disabled")
         # PRIORITY and unknown frame types are ignored
 
     def _on_data(self, flags: int, stream_id: int, payload: bytes) -> None:
@@ -227,36 +210,13 @@ class H2ClientConnection(asyncio.Protocol):
         if flags & FLAG_END_STREAM:
             self._remote_ended(stream)
 
-    def _on_headers(self, flags: int, stream_id: int, payload: bytes) -> None:
-        start = 0
-        end = len(payload)
-        if flags & FLAG_PADDED:
-            end -= payload[0]
-            start = 1
-        if flags & FLAG_PRIORITY:
-            start += 5
-        block = bytearray(payload[start:end])
-        if not flags & FLAG_END_HEADERS:
-            self._continuation = (stream_id, flags, block)
-            return
-        self._headers_complete(stream_id, flags, bytes(block))
-
-    def _on_continuation(self, flags: int, stream_id: int, payload: bytes) -> None:
-        if self._continuation is None or self._continuation[0] != stream_id:
-            raise _ConnectionProtocolError("unexpected CONTINUATION frame")
-        _, first_flags, block = self._continuation
-        block += payload
-        if flags & FLAG_END_HEADERS:
-            self._continuation = None
-            self._headers_complete(stream_id, first_flags, bytes(block))
-
     def _headers_complete(self, stream_id: int, flags: int, block: bytes) -> None:
         decoded = self._decoded_blocks.get(block)
         if decoded is None:
             try:
                 decoded = self._decoder.decode(block, raw=False)
             except hpack.HPACKError as exc:
-                raise _ConnectionProtocolError(f"bad header block: {exc}") from exc
+                raise ProtocolViolation(ERROR_PROTOCOL, f"bad header block: {exc}") from exc
             # A block of only one-byte indexed fields leaves the decoder's table as it
             # was, so while the table does not change the same bytes mean the same
             # headers. Any other block may change the table: forget what we know.
@@ -457,22 +417,6 @@ class H2ClientConnection(asyncio.Protocol):
             self._out += frame(RST_STREAM, 0, stream.stream_id, _U32.pack(error_code))
             self._schedule_write()
 
-    # ---- writing
-
-    def _schedule_write(self) -> None:
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._write_now)
-
-    def _write_now(self) -> None:
-        self._flush_scheduled = False
-        if not self._out:
-            return
-        data, self._out = bytes(self._out), bytearray()
-        transport = self._transport
-        if transport is not None and not transport.is_closing():
-            transport.write(data)
-
     # ---- keep-alive
 
     def _arm_ping(self) -> None:
@@ -526,7 +470,3 @@ class H2ClientConnection(asyncio.Protocol):
             self._write_now()
             transport.close()
         self._fail_all(H2ConnectionError("connection closed by the client"))
-
-
-class _ConnectionProtocolError(Exception):
-    """The peer broke HTTP/2 framing rules: the whole connection is unusable."""

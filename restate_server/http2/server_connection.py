@@ -22,6 +22,7 @@ import logging
 import time
 from functools import partial
 
+from restate_server.http2.framed import FramedConnection, ProtocolViolation
 from restate_server.http2.frames import (
     CONTINUATION,
     DATA,
@@ -53,7 +54,6 @@ from restate_server.http2.frames import (
     U32,
     WINDOW_UPDATE,
     frame,
-    header_block,
     settings_payload,
 )
 from restate_server.http2.hpack_decode import HeaderListTooLarge, HpackDecoder, HpackError
@@ -115,15 +115,7 @@ class _Stream:
         self.last_read = now
 
 
-class _ConnectionError(Exception):
-    """The peer broke HTTP/2's rules: the connection ends with GOAWAY ``code``."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-
-
-class H2ServerConnection(asyncio.Protocol):
+class H2ServerConnection(FramedConnection):
     def __init__(
         self,
         handler: Handler,
@@ -131,20 +123,19 @@ class H2ServerConnection(asyncio.Protocol):
         observer: ConnectionObserver | None,
         connections: set[TimedConnection] | None,
     ) -> None:
+        super().__init__()
+        self.max_frame_size = DEFAULT_MAX_FRAME  # what we announce
+        self.max_header_block = limits.max_head_bytes
         self._handler = handler
         self._limits = limits
         self._observer = observer
         self._connections = connections
-        self._transport: asyncio.Transport | None = None
         self._in = bytearray()
         self._preface_read = False
-        self._out = bytearray()
-        self._flush_scheduled = False
         self._decoder = HpackDecoder(max_header_list_size=limits.max_head_bytes)
         self._decoded_blocks: dict[bytes, list[tuple[bytes, bytes]]] = {}
         self._streams: dict[int, _Stream] = {}
         self._last_stream_id = 0
-        self._continuation: tuple[int, int, bytearray] | None = None
         self._continuation_since = 0.0
         self._peer_initial_window = DEFAULT_WINDOW
         self._peer_max_frame = DEFAULT_MAX_FRAME
@@ -202,25 +193,12 @@ class H2ServerConnection(asyncio.Protocol):
                 return
             self._preface_read = True
             pos = len(PREFACE)
-        size = len(buffer)
         try:
-            while size - pos >= 9:
-                length = (buffer[pos] << 16) | (buffer[pos + 1] << 8) | buffer[pos + 2]
-                if length > DEFAULT_MAX_FRAME:
-                    raise _ConnectionError(ERROR_FRAME_SIZE, f"frame of {length} bytes")
-                end = pos + 9 + length
-                if end > size:
-                    break
-                frame_type = buffer[pos + 3]
-                flags = buffer[pos + 4]
-                stream_id = U32.unpack_from(buffer, pos + 5)[0] & 0x7FFFFFFF
-                payload = bytes(buffer[pos + 9 : end])
-                pos = end
-                self._on_frame(frame_type, flags, stream_id, payload)
-                if self._transport is None:
-                    return
-        except _ConnectionError as exc:
+            pos = self._read_frames(buffer, pos)
+        except ProtocolViolation as exc:
             self._fail(exc.code, str(exc))
+            return
+        if self._transport is None:
             return
         del buffer[:pos]
         if self._out:
@@ -229,8 +207,6 @@ class H2ServerConnection(asyncio.Protocol):
     # ---- incoming frames
 
     def _on_frame(self, frame_type: int, flags: int, stream_id: int, payload: bytes) -> None:
-        if self._continuation is not None and frame_type != CONTINUATION:
-            raise _ConnectionError(ERROR_PROTOCOL, "expected a CONTINUATION frame")
         if frame_type == DATA:
             self._on_data(flags, stream_id, payload)
         elif frame_type == HEADERS:
@@ -253,38 +229,22 @@ class H2ServerConnection(asyncio.Protocol):
             self._going_away = True
             self._close_when_done()
         elif frame_type == PUSH_PROMISE:
-            raise _ConnectionError(ERROR_PROTOCOL, "a client must not push")
+            raise ProtocolViolation(ERROR_PROTOCOL, "a client must not push")
         # PRIORITY and unknown frame types are ignored
 
     def _on_headers(self, flags: int, stream_id: int, payload: bytes) -> None:
-        try:
-            block = header_block(flags, payload)
-        except ValueError as exc:
-            raise _ConnectionError(ERROR_PROTOCOL, str(exc)) from exc
-        if flags & FLAG_END_HEADERS:
-            self._headers_complete(stream_id, flags, block)
-        else:
-            self._continuation = (stream_id, flags, bytearray(block))
+        super()._on_headers(flags, stream_id, payload)
+        if self._continuation is not None:
             self._continuation_since = self._last_activity
 
-    def _on_continuation(self, flags: int, stream_id: int, payload: bytes) -> None:
-        if self._continuation is None or self._continuation[0] != stream_id:
-            raise _ConnectionError(ERROR_PROTOCOL, "unexpected CONTINUATION frame")
-        _, first_flags, block = self._continuation
-        block += payload
-        if len(block) > self._limits.max_head_bytes:
-            # refused before more of it is buffered; the decoder never saw it, so the
-            # connection's HPACK state is lost: answer this stream, accept no new ones
-            self._continuation = None
-            self._refuse_block(stream_id)
-            return
-        if flags & FLAG_END_HEADERS:
-            self._continuation = None
-            self._headers_complete(stream_id, first_flags, bytes(block))
+    def _header_block_too_large(self, stream_id: int) -> None:
+        # refused before more of it is buffered; the decoder never saw it, so the
+        # connection's HPACK state is lost: answer this stream, accept no new ones
+        self._refuse_block(stream_id)
 
     def _headers_complete(self, stream_id: int, flags: int, block: bytes) -> None:
         if stream_id % 2 == 0:
-            raise _ConnectionError(ERROR_PROTOCOL, "a client stream id must be odd")
+            raise ProtocolViolation(ERROR_PROTOCOL, "a client stream id must be odd")
         stream = self._streams.get(stream_id)
         if stream is not None:  # trailers: decoded for the HPACK state, then ignored
             self._decode(stream_id, block)
@@ -292,7 +252,7 @@ class H2ServerConnection(asyncio.Protocol):
                 self._request_complete(stream)
             return
         if stream_id <= self._last_stream_id:
-            raise _ConnectionError(ERROR_PROTOCOL, "stream id reused or out of order")
+            raise ProtocolViolation(ERROR_PROTOCOL, "stream id reused or out of order")
         self._last_stream_id = stream_id
         if len(block) > self._limits.max_head_bytes:
             self._refuse_block(stream_id)
@@ -336,7 +296,7 @@ class H2ServerConnection(asyncio.Protocol):
             self._refuse_block(stream_id)
             return None
         except HpackError as exc:
-            raise _ConnectionError(ERROR_COMPRESSION, f"bad header block: {exc}") from exc
+            raise ProtocolViolation(ERROR_COMPRESSION, f"bad header block: {exc}") from exc
         # A client repeating a request sends the same bytes, and while the dynamic table
         # does not change they mean the same headers; a block that changes it voids that.
         if changed:
@@ -367,7 +327,7 @@ class H2ServerConnection(asyncio.Protocol):
         stream = self._streams.get(stream_id)
         if stream is None or stream.remote_closed:
             if stream_id > self._last_stream_id:
-                raise _ConnectionError(ERROR_PROTOCOL, "DATA on an idle stream")
+                raise ProtocolViolation(ERROR_PROTOCOL, "DATA on an idle stream")
             return  # reset or answered early: ignored
         if flags & FLAG_PADDED:
             pad = payload[0] if payload else 0
@@ -399,7 +359,7 @@ class H2ServerConnection(asyncio.Protocol):
 
     def _on_window_update(self, stream_id: int, payload: bytes) -> None:
         if len(payload) != 4:
-            raise _ConnectionError(ERROR_FRAME_SIZE, "WINDOW_UPDATE of the wrong size")
+            raise ProtocolViolation(ERROR_FRAME_SIZE, "WINDOW_UPDATE of the wrong size")
         increment = U32.unpack(payload)[0] & 0x7FFFFFFF
         if stream_id == 0:
             self._send_window += increment
@@ -414,7 +374,7 @@ class H2ServerConnection(asyncio.Protocol):
 
     def _on_settings(self, payload: bytes) -> None:
         if len(payload) % 6:
-            raise _ConnectionError(ERROR_FRAME_SIZE, "SETTINGS of the wrong size")
+            raise ProtocolViolation(ERROR_FRAME_SIZE, "SETTINGS of the wrong size")
         for offset in range(0, len(payload), 6):
             key, value = SETTING.unpack_from(payload, offset)
             if key == SETTINGS_INITIAL_WINDOW_SIZE:
@@ -551,6 +511,7 @@ class H2ServerConnection(asyncio.Protocol):
         self._local_ended(stream)
 
     def _local_ended(self, stream: _Stream) -> None:
+        self._last_activity = time.monotonic()  # an answer is out: idle from now
         stream.end_pending = False
         if not stream.remote_closed:
             # answered before the request ended (413, 431): the rest is not wanted
@@ -607,21 +568,6 @@ class H2ServerConnection(asyncio.Protocol):
         self._write_now()
 
     # ---- writing and closing
-
-    def _schedule_write(self) -> None:
-        if not self._flush_scheduled:
-            self._flush_scheduled = True
-            asyncio.get_running_loop().call_soon(self._write_now)
-
-    def _write_now(self) -> None:
-        self._flush_scheduled = False
-        if not self._out:
-            return
-        data, self._out = bytes(self._out), bytearray()
-        transport = self._transport
-        if transport is not None and not transport.is_closing():
-            transport.write(data)
-            self._last_activity = time.monotonic()
 
     def _go_away(self, code: int) -> None:
         if not self._going_away:
