@@ -163,6 +163,11 @@ def optional_bool(obj: dict[str, Any], field: str) -> bool | None:
     raise shape_error(f"{field}: invalid type: {describe_value(value)}, expected a boolean")
 
 
+# the longest duration the real server's admin API takes (jiff's span limit, 19,998
+# years): 175,307,616 hours
+MAX_DURATION_MS = 175_307_616 * 3_600_000
+
+
 def optional_duration_ms(obj: dict[str, Any], field: str) -> int | None:
     """A friendly (``1h 30m``) or ISO 8601 (``PT1H``) duration string, in milliseconds."""
     value = obj.get(field)
@@ -174,12 +179,19 @@ def optional_duration_ms(obj: dict[str, Any], field: str) -> int | None:
             "expected a human-friendly duration string"
         )
     error = None
+    if value == "0":
+        return 0  # the one bare number the real server's (jiff's) friendly format takes
     if value.strip().isdigit():
         # a bare number has no unit; the real server rejects it too
         error = "expected a unit designator after the number"
     else:
         try:
-            return parse_duration(value)
+            milliseconds = parse_duration(value)
         except DurationError as exc:
             error = str(exc)
+        else:
+            if milliseconds <= MAX_DURATION_MS:
+                return milliseconds
+            # the real server drops the connection (a panic) just past its limit
+            error = f"the duration is too large (at most {MAX_DURATION_MS // 3_600_000}h)"
     raise shape_error(f'{field}: failed to parse input in the "friendly" duration format: {error}')

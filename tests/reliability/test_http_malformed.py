@@ -242,6 +242,12 @@ def test_malformed_framing_gets_a_400_and_writes_nothing(pair: dict[str, Server]
     for probe in PROBES:
         assert _count(pair["ours"], probe.key) == 0, probe.name
         assert _count(pair["real"], probe.key) == probe.real_count, probe.name
+    # the admin port shares the parser: the same refusals there
+    for probe in PROBES:
+        if probe.ours == [400]:
+            data = probe.data.replace(f"/Counter/{probe.key}/add".encode(), b"/query", 1)
+            done = exchange(pair["ours"].admin_port, data, read_timeout=1.0)
+            assert done.statuses == [400] and done.closed, (probe.name, done.received[-200:])
     for srv in pair.values():
         assert call(srv.ingress_url, "/Greeter/greet", "after").json() == "Hello, after!"
 

@@ -337,3 +337,24 @@ async def test_kafka_and_subscription_requests_are_checked_like_the_real_ones(
 def test_kafka_cluster_names_parse_as_uri_authorities(name: str, problem: str | None) -> None:
     # each verified on restate-server 1.7.12 (DELETE /kafka-clusters/{name})
     assert authority_problem(name) == problem
+
+
+async def test_service_durations_at_the_edges(fake: FakeEndpoint) -> None:
+    """``"0"`` is the one bare number the real server takes; past 175,307,616 hours it
+    drops the connection (a panic), we answer 422."""
+    fake.cases["app"] = (200, CT4, manifest(GREETER, COUNTER))
+    async with admin_client(make_state()) as client:
+        await register(client, fake.uri("app"))
+        for value, shown in (("0", "0s"), ("175307616h", "7304484d"), ("PT1H", "1h")):
+            status, _, text = await answer(
+                client, "PATCH", "/services/Counter", {"abort_timeout": value}
+            )
+            assert (status, json.loads(text)["abort_timeout"]) == (200, shown), value
+        for value in ("00", "1", " 0", "175307617h", "PT175307617H", "10519200000m"):
+            status, content_type, text = await answer(
+                client, "PATCH", "/services/Counter", {"abort_timeout": value}
+            )
+            assert (status, content_type) == (422, TEXT), (value, text)
+        # nothing of the refused ones was applied
+        status, _, text = await answer(client, "GET", "/services/Counter")
+        assert json.loads(text)["abort_timeout"] == "1h"
