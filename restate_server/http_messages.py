@@ -151,7 +151,11 @@ DEFAULT_LIMITS = HttpLimits()
 
 
 def bad_request(message: str) -> Response:
-    return Response(400, json.dumps({"code": 400, "message": message}).encode())
+    return Response(
+        400,
+        json.dumps({"code": 400, "message": message}).encode(),
+        {"content-type": "application/json"},
+    )
 
 
 def closing(status: int) -> Response:

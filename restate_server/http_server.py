@@ -51,6 +51,7 @@ __all__ = [
 
 log = logging.getLogger(__name__)
 
+_HTTP1_VERSIONS = frozenset(("1.1", "1.0"))
 # where the parser is in the current request
 _IDLE, _HEAD, _BODY = 0, 1, 2
 _REQUEST_LINE = re.compile(rb"[!#$%&'*+.^_`|~0-9A-Za-z-]+ \S+ HTTP/\d\.\d\r?$")
@@ -217,6 +218,9 @@ class _HttpProtocol(asyncio.Protocol):
         headers = self._headers
         if len(headers) > limits.max_headers:
             raise _Refused(too_large_head())
+        if self._parser.get_http_version() not in _HTTP1_VERSIONS:
+            # "HTTP/2.0" on a request line is no HTTP/2 (that starts with the preface)
+            raise _Refused(bad_request("bad request: unsupported HTTP version"))
         if self._measure_head or self._head_read:
             size = len(self._url) + sum(len(name) + len(value) + 4 for name, value in headers)
             if size > limits.max_head_bytes:

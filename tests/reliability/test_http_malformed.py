@@ -196,6 +196,10 @@ SYNTAX = [
     Probe(
         "HTTP/1.2", "s6", _head("s6", "content-length: 1", version="HTTP/1.2") + b"1", [400], [400]
     ),
+    # HTTP/2 begins with its preface, never with a request line (ours used to run this)
+    Probe(
+        "HTTP/2.0", "s7", _head("s7", "content-length: 1", version="HTTP/2.0") + b"1", [400], [400]
+    ),
 ]
 PROBES = CHUNKED + LENGTHS + CODINGS + SYNTAX
 
@@ -238,6 +242,8 @@ def test_malformed_framing_gets_a_400_and_writes_nothing(pair: dict[str, Server]
             assert ours.closed and ours.seconds < 1, probe.name
             error = _error_body(ours)
             assert error["code"] == 400 and str(error["message"]).startswith("bad request"), error
+            head = ours.received.split(b"\r\n\r\n", 1)[0].lower()
+            assert b"\r\ncontent-type: application/json" in head, probe.name
     assert not mismatches, mismatches
     for probe in PROBES:
         assert _count(pair["ours"], probe.key) == 0, probe.name

@@ -175,3 +175,19 @@ async def test_pipelined_small_requests_in_one_big_chunk_pass() -> None:
     protocol.data_received(one * 100)
     assert len(app.requests) == 100
     assert transport.status_lines == [b"HTTP/1.1 200 OK"] * 100
+
+
+async def test_a_request_line_of_another_http_version_is_refused_unrun() -> None:
+    protocol, transport, app = _connect()
+    protocol.data_received(b"POST /now HTTP/2.0\r\nhost: x\r\ncontent-length: 1\r\n\r\n1")
+    assert app.requests == []
+    assert transport.status_lines == [b"HTTP/1.1 400 Bad Request"] and transport.closed
+
+
+async def test_framing_refusals_say_their_body_is_json() -> None:
+    protocol, transport, _ = _connect()
+    protocol.data_received(
+        b"POST /now HTTP/1.1\r\nhost: x\r\ntransfer-encoding: chunked\r\n\r\nzz\r\n"
+    )
+    head = transport.chunks[0].split(b"\r\n\r\n", 1)[0]
+    assert b"\r\ncontent-type: application/json" in head
