@@ -75,6 +75,9 @@ class _StreamState:
 
 
 class H2ClientConnection(FramedConnection):
+    # a frame larger than we announced ends the connection before it is buffered whole
+    max_frame_size = MAX_FRAME_SIZE
+
     def __init__(self, authority: str, scheme: str = "http") -> None:
         super().__init__()
         self.authority = authority

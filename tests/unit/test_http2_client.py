@@ -84,3 +84,12 @@ async def test_an_http11_answer_to_the_preface_fails_the_streams_clearly() -> No
     assert not conn.accepting
     with pytest.raises(H2ConnectionError, match=r"HTTP/1\.1 only"):
         await asyncio.wait_for(stream.response(), 1)
+
+
+async def test_a_frame_larger_than_announced_ends_the_connection_unbuffered() -> None:
+    conn, streams = await _connection_with_streams(1)
+    # the header of a 1 MiB DATA frame: refused from its 9 bytes, not after 1 MiB
+    conn.data_received(struct.pack(">I", 1 << 20)[1:] + bytes([0, 0]) + struct.pack(">I", 1))
+    with pytest.raises(H2ConnectionError, match="frame of 1048576 bytes"):
+        await asyncio.wait_for(streams[0].response(), 1)
+    assert not conn.accepting
