@@ -338,6 +338,10 @@ class Attempt:
                     return outcome
 
     def _stream_failure(self, exc: BaseException) -> BaseException:
+        # The stream keeps the error it raised, and the error's traceback the stream's
+        # frames: a reference cycle per failed attempt, left to the (rarely running, see
+        # gc_tuning) collector. The traceback is of no use here.
+        exc.__traceback__ = None
         if self._aborted:
             return AttemptAborted()
         if self._partition_failure is not None:

@@ -42,6 +42,18 @@ class AttemptError(Exception):
         # the real server's documented error code (``sys_invocation.last_failure_error_code``)
         self.doc_code = doc_code if doc_code is not None else sdk_doc_code(code)
 
+    def drop_frames(self) -> AttemptError:
+        """Forget the tracebacks of this error and of what caused it: kept as the task's
+        last failure, they held the frames of the attempt and of the task's loop, and so
+        the task itself, in a reference cycle (left to a collector that rarely runs)."""
+        error: BaseException | None = self
+        for _ in range(8):  # a chain is one or two long; bounded all the same
+            if error is None:
+                break
+            error.__traceback__ = None
+            error = error.__cause__ or error.__context__
+        return self
+
 
 MAX_RETRY_DELAY_MS = 365 * 24 * 3600 * 1000
 

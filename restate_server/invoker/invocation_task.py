@@ -185,13 +185,13 @@ class InvocationTask:
                     attempt.abort_stream_quietly()
                     return
                 except AttemptError as error:
-                    failure = error
+                    failure = error.drop_frames()
                 except asyncio.CancelledError:
                     attempt.abort_stream_quietly()
                     raise
                 except Exception as exc:  # a bug must not take the invoker down
                     log.exception("Invocation attempt crashed", extra=self.log_extra())
-                    failure = AttemptError(f"internal error: {exc}")
+                    failure = AttemptError(f"internal error: {exc}").drop_frames()
                 finally:
                     self.last_attempt_server = attempt.sdk_server or self.last_attempt_server
                 if metrics is not None:  # whether it is retried is counted below
