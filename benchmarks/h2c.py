@@ -32,7 +32,7 @@ MODES = [
     ("h2c, 32 connections", ["-c", "32", "-m", "1"]),
     ("h2c, 4 connections x 8 streams", ["-c", "4", "-m", "8"]),
 ]
-_FINISHED = re.compile(r"finished in ([\d.]+)s, ([\d.]+) req/s")
+_FINISHED = re.compile(r"finished in ([\d.]+)m?s, ([\d.]+) req/s")
 _STATUS = re.compile(r"status codes: (\d+) 2xx")
 _LATENCY = re.compile(r"time for request:\s+(\S+)\s+(\S+)\s+(\S+)")
 

@@ -39,6 +39,7 @@ from restate_server.invoker.retry import RetryPolicy
 from tests.support.endpoints import PyEndpoint, TsEndpoint
 from tests.support.fault_proxy import Fault, FaultProxy
 from tests.support.http import call, request
+from tests.support.identity import key_pair, ready_on_health
 from tests.support.server import RestateServerProcess
 
 LONG = os.environ.get("RESTATE_RELIABILITY_LONG") == "1"
@@ -47,6 +48,7 @@ ADDS = 5 if LONG else 2  # adds per fault, on one key: the first runs, the other
 RECOVERY_S = 20.0  # from the fault's end to every add completed, at most
 LATENCY_BOUND_S = 1.0  # the healthy endpoint's calls, each, while the other fails
 
+IDENTITY_KEY_ENV = "RESTATE_WORKER__INVOKER__REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE"
 TRACING_APP = Path(__file__).resolve().parents[1] / "e2e" / "ts_services" / "tracing_app.mjs"
 HEALTHY_CALL = "/Traced/attemptHeaders"  # a one-step handler on the healthy endpoint
 
@@ -412,3 +414,29 @@ def test_refused_streams_cost_no_more_attempts_than_other_failures(
     assert all(gap < POLICY.initial_interval_ms / 1000 for gap in immediate), refused
     _assert_backoff(refused[MAX_IMMEDIATE_RESENDS:])
     assert len(refused) <= len(reset) + MAX_IMMEDIATE_RESENDS + spread, (refused, reset)
+
+
+def test_signed_requests_survive_faults(
+    server: Callable[..., RestateServerProcess],
+    ts_endpoint: Callable[..., TsEndpoint],
+    fault_proxy: Callable[[int], FaultProxy],
+    e2e_dir: Path,
+) -> None:
+    """With request identity on, every retry after a fault is signed again: the endpoint,
+    which refuses unsigned requests (401), serves each add once the fault stops."""
+    pem, kid = key_pair(e2e_dir)
+    signed = ts_endpoint(env={"IDENTITY_KEY": kid}, name="signed", start=False)
+    ready_on_health(signed)
+    signed.start()
+    healthy = ts_endpoint(TRACING_APP, name="healthy")
+    srv = server(env={**SERVER_ENV, IDENTITY_KEY_ENV: str(pem)})
+    proxy = fault_proxy(signed.port)
+    srv.register(proxy.url)
+    srv.register(healthy.url)
+    assert signed.discover().status == 401  # unsigned requests are refused
+    with LatencyProbe(srv) as probe:
+        for fault in (Fault.RESET_MID_STREAM, Fault.TRUNCATE, Fault.REFUSE_CONNECTIONS):
+            step = _fault_step(srv, proxy, signed, fault, probe)
+            assert step.server_attempts >= 2, step
+            assert "401" not in step.last_failure, step
+    assert not probe.errors, probe.errors
