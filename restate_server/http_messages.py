@@ -4,11 +4,15 @@ ingress and admin servers (``http_server``, ``http2.server_connection``)."""
 from __future__ import annotations
 
 import json
+import logging
+from asyncio import Future
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Protocol
 from urllib.parse import parse_qsl, unquote
+
+log = logging.getLogger(__name__)
 
 _REASONS = {status.value: status.phrase for status in HTTPStatus}
 # the real server's (hyper's) phrases where Python's differ
@@ -183,3 +187,15 @@ def encode_raw_target(data: bytes) -> bytes:
         return data
     encoded = b"".join(b"%%%02X" % byte if byte >= 0x80 else bytes((byte,)) for byte in line)
     return encoded + data[len(line) :]
+
+
+def task_response(task: Future[Response]) -> Response:
+    """The answer of a handler that ran as a task: its result, 503 if it was cancelled
+    (the server is stopping), 500 if it failed."""
+    if task.cancelled():
+        return Response(503, b"")
+    exc = task.exception()
+    if exc is not None:
+        log.error("ingress handler failed", exc_info=exc)
+        return INTERNAL_ERROR
+    return task.result()

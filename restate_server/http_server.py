@@ -35,6 +35,7 @@ from restate_server.http_messages import (
     bad_request,
     closing,
     encode_raw_target,
+    task_response,
     too_large_body,
     too_large_head,
 )
@@ -315,14 +316,7 @@ class _HttpProtocol(asyncio.Protocol):
         self._busy = False
 
     def _task_done(self, task: asyncio.Future[Response], keep_alive: bool, head: bool) -> None:
-        if task.cancelled():
-            response = Response(503, b"")
-        elif task.exception() is not None:
-            log.error("ingress handler failed", exc_info=task.exception())
-            response = INTERNAL_ERROR
-        else:
-            response = task.result()
-        self._answered(response, keep_alive, head)
+        self._answered(task_response(task), keep_alive, head)
 
     def _answered(self, response: Response, keep_alive: bool, head: bool = False) -> None:
         self._waiting = None

@@ -68,6 +68,7 @@ from restate_server.http_messages import (
     Response,
     TimedConnection,
     encode_raw_target,
+    task_response,
     too_large_body,
 )
 
@@ -448,14 +449,7 @@ class H2ServerConnection(FramedConnection):
         return Request(method.decode("latin-1"), path.decode("latin-1"), headers, body)
 
     def _task_done(self, stream: _Stream, task: asyncio.Future[Response], head: bool) -> None:
-        if task.cancelled():
-            response = Response(503, b"")
-        elif task.exception() is not None:
-            log.error("ingress handler failed", exc_info=task.exception())
-            response = INTERNAL_ERROR
-        else:
-            response = task.result()
-        self._answered(stream, response, head)
+        self._answered(stream, task_response(task), head)
 
     def _answered(self, stream: _Stream, response: Response, head: bool = False) -> None:
         stream.deferred = None

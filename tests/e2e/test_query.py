@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from tests.support.endpoints import TsEndpoint
-from tests.support.http import request
+from tests.support.http import query_rows
 from tests.support.node import NodeTools
 from tests.support.server import RealRestateServerProcess, RestateServerProcess
 
@@ -86,14 +86,7 @@ def _scenario(srv: Server) -> None:
 
 
 def _query(srv: Server, sql: str) -> list[dict[str, Any]]:
-    response = request(
-        "POST",
-        f"{srv.admin_url}/v4/query",
-        body=json.dumps({"query": sql}).encode(),
-        headers={"content-type": "application/json", "accept": "application/json"},
-    )
-    assert response.status == 200, response.text()
-    return response.json()["rows"]  # type: ignore[no-any-return]
+    return query_rows(srv.admin_url, sql, path="/v4/query")
 
 
 def _wait_suspended(srv: Server, count: int) -> None:

@@ -27,7 +27,6 @@ Quick mode (the test command): 30 kills each. ``RESTATE_RELIABILITY_LONG=1``: 30
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import threading
@@ -39,7 +38,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from tests.support.endpoints import TsEndpoint
-from tests.support.http import call, request
+from tests.support.http import call, query_rows
 from tests.support.server import RestateServerProcess
 
 LONG = os.environ.get("RESTATE_RELIABILITY_LONG") == "1"
@@ -173,14 +172,7 @@ def _run_workload(
 
 
 def _query(srv: RestateServerProcess, sql: str) -> list[dict[str, object]]:
-    resp = request(
-        "POST",
-        srv.admin_url + "/query",
-        body=json.dumps({"query": sql}).encode(),
-        headers={"content-type": "application/json", "accept": "application/json"},
-    )
-    assert resp.status == 200, resp.text()
-    return list(resp.json()["rows"])
+    return query_rows(srv.admin_url, sql)
 
 
 def _wait_all_completed(srv: RestateServerProcess, timeout: float = 120) -> None:

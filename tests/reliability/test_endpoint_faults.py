@@ -21,7 +21,6 @@ Quick mode: 2 s per fault. ``RESTATE_RELIABILITY_LONG=1``: 12 s per fault (past 
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import random
 import statistics
@@ -38,7 +37,7 @@ from restate_server.invoker.invocation_task import MAX_IMMEDIATE_RESENDS
 from restate_server.invoker.retry import RetryPolicy
 from tests.support.endpoints import PyEndpoint, TsEndpoint
 from tests.support.fault_proxy import Fault, FaultProxy
-from tests.support.http import call, request
+from tests.support.http import call, query_rows
 from tests.support.identity import key_pair, ready_on_health
 from tests.support.server import RestateServerProcess
 
@@ -165,14 +164,7 @@ def latency_figures(samples: list[float]) -> dict[str, float]:
 
 
 def _query(srv: RestateServerProcess, sql: str) -> list[dict[str, Any]]:
-    resp = request(
-        "POST",
-        srv.admin_url + "/query",
-        body=json.dumps({"query": sql}).encode(),
-        headers={"content-type": "application/json", "accept": "application/json"},
-    )
-    assert resp.status == 200, resp.text()
-    return list(resp.json()["rows"])
+    return query_rows(srv.admin_url, sql)
 
 
 def _adds(srv: RestateServerProcess, key: str) -> list[dict[str, Any]]:

@@ -14,7 +14,6 @@ refused at its header, before it is buffered. Where it is cheap, the real restat
 
 from __future__ import annotations
 
-import json
 import os
 import re
 import time
@@ -34,7 +33,7 @@ from tests.reliability.malicious_endpoint import (
     service_name,
 )
 from tests.support.endpoints import PyEndpoint
-from tests.support.http import request
+from tests.support.http import query_rows, request
 from tests.support.procfs import rss_mb
 from tests.support.server import RealRestateServerProcess, RestateServerProcess
 
@@ -133,15 +132,7 @@ class Rig:
 
 
 def _query(srv: Server, sql: str) -> list[dict[str, Any]]:
-    response = request(
-        "POST",
-        f"{srv.admin_url}/query",
-        body=json.dumps({"query": sql}).encode(),
-        headers={"content-type": "application/json", "accept": "application/json"},
-        timeout=10,
-    )
-    assert response.status == 200, response.text()
-    return response.json()["rows"]  # type: ignore[no-any-return]
+    return query_rows(srv.admin_url, sql, timeout=10)
 
 
 def _send(srv: Server, mode: str) -> str:

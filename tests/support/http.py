@@ -287,3 +287,18 @@ def h2c_get(
 def discover(port: int, host: str = "127.0.0.1", timeout: float = 5.0) -> Response:
     """``GET /discover`` on an SDK endpoint, asking for the v4 manifest (as 1.7.12 does)."""
     return h2c_get(host, port, "/discover", {"accept": MANIFEST_V4}, timeout=timeout)
+
+
+def query_rows(
+    admin_url: str, sql: str, *, path: str = "/query", timeout: float = CALL_TIMEOUT
+) -> list[dict[str, Any]]:
+    """``POST /query`` (JSON rows) on an admin API; asserts a 200."""
+    response = request(
+        "POST",
+        admin_url.rstrip("/") + path,
+        body=json.dumps({"query": sql}).encode(),
+        headers={"content-type": "application/json", "accept": "application/json"},
+        timeout=timeout,
+    )
+    assert response.status == 200, response.text()
+    return list(response.json()["rows"])
