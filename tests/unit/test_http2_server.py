@@ -5,47 +5,20 @@ for broken framing, 408 and idle close from the sweep)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import hpack
 
 from restate_server.http2 import frames as f
 from restate_server.http2.server_connection import MAX_CONCURRENT_STREAMS, H2ServerConnection
-from restate_server.http_server import Deferred, HttpLimits, Request, Response, _HttpProtocol
-from tests.unit.http_fakes import FakeTransport
-
-LIMITS = HttpLimits(
-    max_body_bytes=1000,
-    max_head_bytes=2000,
-    max_url_bytes=500,
-    max_headers=10,
-    header_timeout_s=10,
-    body_timeout_s=30,
-    idle_timeout_s=60,
-)
-
-
-class _App:
-    def __init__(self) -> None:
-        self.requests: list[Request] = []
-        self.deferred: list[Deferred] = []
-
-    def __call__(self, request: Request) -> Any:
-        self.requests.append(request)
-        if request.raw_path.startswith("/later"):
-            deferred = Deferred()
-            self.deferred.append(deferred)
-            return deferred
-        if request.raw_path.startswith("/big"):
-            return Response(200, b"x" * 100_000)
-        return Response(200, b"ok:" + request.body, {"content-type": "text/plain"})
+from restate_server.http_server import HttpLimits, Response, _HttpProtocol
+from tests.unit.http_fakes import SMALL_LIMITS as LIMITS
+from tests.unit.http_fakes import FakeTransport, RecordingApp
 
 
 class _Client:
     """Frames in, frames out: an HTTP/2 client talking to one server connection."""
 
     def __init__(self, limits: HttpLimits = LIMITS, *, settings: bytes = b"") -> None:
-        self.app = _App()
+        self.app = RecordingApp()
         self.transport = FakeTransport()
         self.http1 = _HttpProtocol(self.app, limits=limits)
         self.http1.connection_made(self.transport)  # type: ignore[arg-type]
@@ -128,18 +101,18 @@ async def test_the_preface_hands_the_connection_over_and_requests_are_answered()
     client = _Client()
     first = client.frames()
     assert first[0][0] == f.SETTINGS  # the server's own settings come first
-    client.request(1, "/now", b"hello", headers=[("content-type", "text/plain")])
+    client.request(1, "/echo", b"hello", headers=[("content-type", "text/plain")])
     status, headers, body = client.responses()[1]
     assert (status, body) == (200, b"ok:hello")
     assert headers["content-type"] == "text/plain" and headers["content-length"] == "8"
     request = client.app.requests[0]
-    assert (request.method, request.raw_path) == ("POST", "/now")
+    assert (request.method, request.raw_path) == ("POST", "/echo")
     assert request.headers["host"] == "localhost"  # from :authority
     assert request.headers["content-type"] == "text/plain"
 
 
 async def test_a_preface_split_into_single_bytes_is_still_recognised() -> None:
-    app = _App()
+    app = RecordingApp()
     transport = FakeTransport()
     http1 = _HttpProtocol(app, limits=LIMITS)
     http1.connection_made(transport)  # type: ignore[arg-type]
@@ -150,7 +123,7 @@ async def test_a_preface_split_into_single_bytes_is_still_recognised() -> None:
 
 
 async def test_http1_requests_starting_like_the_preface_stay_http1() -> None:
-    app = _App()
+    app = RecordingApp()
     transport = FakeTransport()
     http1 = _HttpProtocol(app, limits=LIMITS)
     http1.connection_made(transport)  # type: ignore[arg-type]
@@ -280,7 +253,7 @@ async def test_broken_framing_ends_the_connection_with_goaway() -> None:
 
 async def test_a_wrong_preface_after_pri_is_refused() -> None:
     transport = FakeTransport()
-    http1 = _HttpProtocol(_App(), limits=LIMITS)
+    http1 = _HttpProtocol(RecordingApp(), limits=LIMITS)
     http1.connection_made(transport)  # type: ignore[arg-type]
     http1.data_received(b"PRI * HTTP/2.0\r\n\r\nXX\r\n\r\n")
     assert not hasattr(transport, "protocol") and transport.closed  # HTTP/1.1's 400

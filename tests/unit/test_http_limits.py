@@ -4,39 +4,13 @@ UTF-8 request targets, and the read and idle timeouts."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from restate_server.http_server import Deferred, HttpLimits, Request, Response, _HttpProtocol
-from tests.unit.http_fakes import FakeTransport
-
-
-class _App:
-    def __init__(self) -> None:
-        self.requests: list[Request] = []
-        self.deferred: list[Deferred] = []
-
-    def __call__(self, request: Request) -> Any:
-        self.requests.append(request)
-        if request.raw_path.startswith("/later"):
-            deferred = Deferred()
-            self.deferred.append(deferred)
-            return deferred
-        return Response(200, b"ok")
+from restate_server.http_server import HttpLimits, Response, _HttpProtocol
+from tests.unit.http_fakes import SMALL_LIMITS as LIMITS
+from tests.unit.http_fakes import FakeTransport, RecordingApp
 
 
-LIMITS = HttpLimits(
-    max_body_bytes=1000,
-    max_head_bytes=2000,
-    max_url_bytes=500,
-    max_headers=10,
-    header_timeout_s=10,
-    body_timeout_s=30,
-    idle_timeout_s=60,
-)
-
-
-def _connect(limits: HttpLimits = LIMITS) -> tuple[_HttpProtocol, FakeTransport, _App]:
-    app = _App()
+def _connect(limits: HttpLimits = LIMITS) -> tuple[_HttpProtocol, FakeTransport, RecordingApp]:
+    app = RecordingApp()
     protocol = _HttpProtocol(app, limits=limits)
     transport = FakeTransport()
     protocol.connection_made(transport)  # type: ignore[arg-type]
