@@ -22,15 +22,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import pytest
-
+from tests.reliability.side_by_side import Server, counter_value
 from tests.support.endpoints import TsEndpoint
 from tests.support.http import call, request
 from tests.support.procfs import rss_mb
 from tests.support.raw_http import LOOPBACK, Exchange, exchange
 from tests.support.server import RealRestateServerProcess, RestateServerProcess
 
-Server = RestateServerProcess | RealRestateServerProcess
 IDLE_CONNECTIONS = 2000
 
 
@@ -204,23 +202,6 @@ SYNTAX = [
 PROBES = CHUNKED + LENGTHS + CODINGS + SYNTAX
 
 
-@pytest.fixture
-def pair(
-    server: Callable[..., RestateServerProcess],
-    real_server: Callable[..., RealRestateServerProcess],
-    ts_endpoint: Callable[..., TsEndpoint],
-) -> dict[str, Server]:
-    endpoint = ts_endpoint()
-    servers: dict[str, Server] = {"ours": server(), "real": real_server()}
-    for srv in servers.values():
-        assert srv.register(endpoint.url).status in (200, 201)
-    return servers
-
-
-def _count(srv: Server, key: str) -> int:
-    return int(call(srv.ingress_url, f"/Counter/{key}/get").json())
-
-
 def _error_body(done: Exchange) -> dict[str, object]:
     return json.loads(done.received.split(b"\r\n\r\n", 1)[1])
 
@@ -246,8 +227,8 @@ def test_malformed_framing_gets_a_400_and_writes_nothing(pair: dict[str, Server]
             assert b"\r\ncontent-type: application/json" in head, probe.name
     assert not mismatches, mismatches
     for probe in PROBES:
-        assert _count(pair["ours"], probe.key) == 0, probe.name
-        assert _count(pair["real"], probe.key) == probe.real_count, probe.name
+        assert counter_value(pair["ours"], probe.key) == 0, probe.name
+        assert counter_value(pair["real"], probe.key) == probe.real_count, probe.name
     # the admin port shares the parser: the same refusals there
     for probe in PROBES:
         if probe.ours == [400]:
@@ -269,7 +250,7 @@ def test_a_body_shorter_or_longer_than_announced(pair: dict[str, Server]) -> Non
     done = exchange(real.ingress_port, short, read_timeout=1.0)
     assert done.statuses == [200] and not done.closed
     for srv in pair.values():
-        assert _count(srv, "short") == 1
+        assert counter_value(srv, "short") == 1
     # longer, and the client stops sending (half-close): nothing to answer, nothing run
     for which, srv in pair.items():
         with socket.create_connection((LOOPBACK, srv.ingress_port), timeout=5) as sock:
@@ -281,7 +262,7 @@ def test_a_body_shorter_or_longer_than_announced(pair: dict[str, Server]) -> Non
         # ours closes without a word, the real server answers 500 "cannot read body"
         expected = b"" if which == "ours" else b"HTTP/1.1 500 "
         assert received.startswith(expected) and (which != "ours" or not received), received
-        assert _count(srv, "long") == 0, which
+        assert counter_value(srv, "long") == 0, which
 
 
 def _raise_open_files(wanted: int) -> int:

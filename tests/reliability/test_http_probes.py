@@ -17,15 +17,13 @@ import threading
 import time
 from collections.abc import Callable
 
-import pytest
-
+from tests.reliability.side_by_side import Server, counter_value
 from tests.support.endpoints import TsEndpoint
 from tests.support.http import call, request
 from tests.support.procfs import rss_mb
 from tests.support.raw_http import Exchange, exchange
-from tests.support.server import RealRestateServerProcess, RestateServerProcess
+from tests.support.server import RestateServerProcess
 
-Server = RestateServerProcess | RealRestateServerProcess
 MIB = 1024 * 1024
 
 
@@ -35,30 +33,13 @@ def _post(path: str, body: bytes, *extra: str) -> bytes:
     return "\r\n".join(lines).encode("utf-8") + body
 
 
-@pytest.fixture
-def pair(
-    server: Callable[..., RestateServerProcess],
-    real_server: Callable[..., RealRestateServerProcess],
-    ts_endpoint: Callable[..., TsEndpoint],
-) -> dict[str, Server]:
-    endpoint = ts_endpoint()
-    servers: dict[str, Server] = {"ours": server(), "real": real_server()}
-    for srv in servers.values():
-        assert srv.register(endpoint.url).status in (200, 201)
-    return servers
-
-
-def _count(srv: Server, key: str) -> int:
-    return int(call(srv.ingress_url, f"/Counter/{key}/get").json())
-
-
 def test_a_request_followed_by_garbage_is_answered_first(pair: dict[str, Server]) -> None:
     for which, srv in pair.items():
         done = exchange(srv.ingress_port, _post("/Counter/g/add", b"1") + b"GARBAGE\r\n\r\n")
         assert done.statuses == [200, 400], (which, done.received)
         assert done.received.split(b"\r\n\r\n", 1)[1].startswith(b"1"), which
         assert done.closed, which
-        assert _count(srv, "g") == 1, which
+        assert counter_value(srv, "g") == 1, which
 
 
 def test_an_announced_oversized_body_gets_413_at_once(pair: dict[str, Server]) -> None:
@@ -165,7 +146,7 @@ def test_a_raw_utf8_key_is_a_key(pair: dict[str, Server]) -> None:
         done = exchange(srv.ingress_port, _post("/Counter/ключ-raw/add", b"3"))
         assert done.statuses == [200], (which, done.received)
         # the same key, percent-encoded
-        assert _count(srv, "%D0%BA%D0%BB%D1%8E%D1%87-raw") == 3, which
+        assert counter_value(srv, "%D0%BA%D0%BB%D1%8E%D1%87-raw") == 3, which
 
 
 def test_unknown_methods_and_long_paths(pair: dict[str, Server]) -> None:
@@ -195,7 +176,7 @@ def test_nothing_is_written_for_refused_requests(pair: dict[str, Server]) -> Non
     for probe in refused:
         done = exchange(srv.ingress_port, probe)
         assert done.statuses[0] in (413, 431), done.received[:200]
-    assert _count(srv, "r") == 0
+    assert counter_value(srv, "r") == 0
     body = json.dumps({"query": "SELECT COUNT(*) AS n FROM sys_invocation"}).encode()
     headers = ["accept: application/json"]
     done = exchange(srv.admin_port, _post("/query", body, *headers))

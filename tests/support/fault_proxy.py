@@ -41,20 +41,28 @@ from typing import Any, TypeVar
 
 import hpack
 
+from restate_server.http2.frames import (
+    CONTINUATION,
+    DATA,
+    ERROR_INTERNAL,
+    ERROR_NO_ERROR,
+    ERROR_REFUSED_STREAM,
+    FLAG_ACK,
+    FLAG_END_HEADERS,
+    FLAG_PADDED,
+    FLAG_PRIORITY,
+    GOAWAY,
+    HEADERS,
+    PING,
+    PREFACE,
+    RST_STREAM,
+    SETTINGS,
+    WINDOW_UPDATE,
+)
 from tests.support.ports import LOOPBACK, free_port
 
 T = TypeVar("T")
 
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-DATA, HEADERS, RST_STREAM, SETTINGS = 0, 1, 3, 4
-PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = 6, 7, 8, 9
-FLAG_ACK = 0x1
-FLAG_END_HEADERS = 0x4
-FLAG_PADDED = 0x8
-FLAG_PRIORITY = 0x20
-ERROR_NO_ERROR = 0x0
-ERROR_INTERNAL = 0x2
-ERROR_REFUSED_STREAM = 0x7
 
 _HEADER = struct.Struct(">BHBBI")  # length as u8 + u16, type, flags, stream id
 _U32 = struct.Struct(">I")
