@@ -47,6 +47,17 @@ DEFAULT_SERVERS = "ours,real"
 SERVER_VARIANTS: dict[str, dict[str, str]] = {
     "ours-nometrics": {"RESTATE_DISABLE_PROMETHEUS": "true"},
 }
+# `[py.worker] processes`: partitions in that many worker processes (1 = one process)
+WORKERS_ENV = "RESTATE_PY__WORKER__PROCESSES"
+
+
+def server_env(kind: str, env: dict[str, str], workers: int | None) -> dict[str, str]:
+    """The environment for one server kind: a variant's settings, and for ours (and its
+    variants) the worker count when one is given (unset: the server's own default)."""
+    env = {**env, **SERVER_VARIANTS.get(kind, {})}
+    if workers is not None and kind != "real":
+        env[WORKERS_ENV] = str(workers)
+    return env
 
 
 @dataclass
@@ -155,10 +166,11 @@ async def _bench_server(
     scale: float,
     env: dict[str, str],
     only: list[str],
+    workers: int | None = None,
 ) -> dict[str, Any]:
     base_dir = work_dir / f"{kind}-{time.monotonic_ns()}"
     cls = RealRestateServerProcess if kind == "real" else RestateServerProcess
-    env = {**env, **SERVER_VARIANTS.get(kind, {})}
+    env = server_env(kind, env, workers)
     server = cls(base_dir, work_dir, env=env, name=f"bench-{kind}")
     started = time.perf_counter()
     server.start(poll_interval=STARTUP_POLL_S)
@@ -169,7 +181,11 @@ async def _bench_server(
             raise RuntimeError(f"registration failed: {reg.status} {reg.text()}")
         pid = server.process.pid
         assert pid is not None
-        out: dict[str, Any] = {"startup_s": startup_s, "idle_rss_mb": rss_mb(pid)}
+        out: dict[str, Any] = {
+            "startup_s": startup_s,
+            "idle_rss_mb": rss_mb(pid),
+            "workers": None if kind == "real" else workers,
+        }
         run_id = f"r{time.monotonic_ns()}"
         completed = 0
         endpoint_pid = endpoint.process.pid
@@ -264,9 +280,16 @@ def summarize(
     return rows
 
 
-def print_table(rows: list[dict[str, Any]], left: str = "ours", right: str = "real") -> str:
-    lines = [f"{'workload':34} {left:>12} {right:>12} {'ratio':>8}"]
-    lines.append("-" * len(lines[0]))
+def print_table(
+    rows: list[dict[str, Any]],
+    left: str = "ours",
+    right: str = "real",
+    workers: int | None = None,
+) -> str:
+    shown = "the server's default" if workers is None else f"{workers} ({WORKERS_ENV})"
+    lines = [f"worker processes of our server: {shown}"]
+    lines.append(f"{'workload':34} {left:>12} {right:>12} {'ratio':>8}")
+    lines.append("-" * len(lines[-1]))
     for r in rows:
         lines.append(
             f"{r['metric']:34} {_fmt(r[left]):>12} {_fmt(r[right]):>12} {_fmt(r['ratio']):>8}"
@@ -341,28 +364,33 @@ async def main_async(args: argparse.Namespace) -> int:
             order = servers if index % 2 == 0 else list(reversed(servers))
             for kind in order:
                 print(f"round {index + 1}/{rounds_count}: {kind}", file=sys.stderr)
-                rounds[kind].append(await _bench_server(kind, endpoint, work_dir, scale, env, only))
+                rounds[kind].append(
+                    await _bench_server(kind, endpoint, work_dir, scale, env, only, args.workers)
+                )
     finally:
         endpoint.stop()
         shutil.rmtree(work_dir, ignore_errors=True)
     # the table compares the first two servers given (ours and real by default)
     left, right = (servers[0], servers[1]) if len(servers) >= 2 else ("ours", "real")
     rows = summarize(rounds, scale, left, right)
-    table = print_table(rows, left, right)
+    table = print_table(rows, left, right, args.workers)
     sdk_rows: list[dict[str, Any]] = []
     sdk_table = ""
     sdk_rounds: dict[str, list[dict[str, Any]]] = {}
     if args.sdk_table:
         sdk_scale = 0.01 if args.smoke else args.sdk_scale
-        sdk_rounds = await _sdk_rounds(rounds_count, sdk_scale, env, only)
+        sdk_rounds = await _sdk_rounds(rounds_count, sdk_scale, env, only, args.workers)
         print("\nSDKs, both against our server (the same Python handler code):")
         sdk_rows = summarize(sdk_rounds, sdk_scale, "restate_sdk", "official")
-        sdk_table = print_table(sdk_rows, "restate_sdk", "official")
+        sdk_table = print_table(sdk_rows, "restate_sdk", "official", args.workers)
     RESULTS_DIR.mkdir(exist_ok=True)
     stem = "smoke" if args.smoke else "latest"
     if args.servers != DEFAULT_SERVERS:
         stem = f"{stem}-{'-vs-'.join(servers)}"  # an A/B of variants keeps latest.json
+    if args.workers is not None:
+        stem = f"{stem}-w{args.workers}"  # a worker count keeps latest.json too
     payload = {
+        "workers": args.workers,  # None: the server's default
         "rows": rows,
         "rounds": rounds,
         "table": table,
@@ -377,7 +405,11 @@ async def main_async(args: argparse.Namespace) -> int:
 
 
 async def _sdk_rounds(
-    rounds_count: int, scale: float, env: dict[str, str], only: list[str]
+    rounds_count: int,
+    scale: float,
+    env: dict[str, str],
+    only: list[str],
+    workers: int | None = None,
 ) -> dict[str, list[dict[str, Any]]]:
     """Our SDK and the official Python SDK serving the same handlers, on our server."""
     rounds: dict[str, list[dict[str, Any]]] = {"restate_sdk": [], "official": []}
@@ -394,7 +426,7 @@ async def _sdk_rounds(
                 endpoint.start()
                 try:
                     rounds[label].append(
-                        await _bench_server("ours", endpoint, work_dir, scale, env, only)
+                        await _bench_server("ours", endpoint, work_dir, scale, env, only, workers)
                     )
                 finally:
                     endpoint.stop()
@@ -425,11 +457,19 @@ def main() -> None:
     parser.add_argument("--only", default="", help="comma list of workload name parts")
     parser.add_argument("--no-sync", action="store_true", help="turn fsync off (not headline)")
     parser.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help=f"worker processes of our server ({WORKERS_ENV}); default: the server's own",
+    )
+    parser.add_argument(
         "--query",
         action="store_true",
         help="then the /query benchmark (benchmarks/query.py, 100,000 retained invocations)",
     )
     args = parser.parse_args()
+    if args.workers is not None and args.workers < 1:
+        parser.error("--workers must be 1 or more")
     code = asyncio.run(main_async(args))
     if args.query and code == 0:
         from benchmarks import query

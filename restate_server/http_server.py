@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+import socket
 import time
 from collections import deque
 from functools import partial
@@ -367,15 +368,19 @@ async def serve(
     port: int,
     observer: ConnectionObserver | None = None,
     limits: HttpLimits = DEFAULT_LIMITS,
+    sock: socket.socket | None = None,
 ) -> asyncio.AbstractServer:
+    """Serve on ``host:port``, or on ``sock``: a socket listening already (a worker
+    shares the ingress socket its supervisor bound)."""
     loop = asyncio.get_running_loop()
     connections: set[TimedConnection] = set()
-    server = await loop.create_server(
-        lambda: _HttpProtocol(handler, observer, limits, connections),
-        host,
-        port,
-        reuse_address=True,
-        backlog=1024,
-    )
+
+    def protocol() -> _HttpProtocol:
+        return _HttpProtocol(handler, observer, limits, connections)
+
+    if sock is not None:
+        server = await loop.create_server(protocol, sock=sock, backlog=1024)
+    else:
+        server = await loop.create_server(protocol, host, port, reuse_address=True, backlog=1024)
     _Sweeper(server, connections)
     return server

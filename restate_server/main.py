@@ -78,6 +78,10 @@ async def _serve(config: object) -> None:
     from restate_server.request_identity import RequestIdentityKeyError
     from restate_server.server import Server
 
+    workers = config.py.worker.resolved_processes(config.default_num_partitions)  # type: ignore[attr-defined]
+    if workers > 1:
+        await _supervise(config, workers)
+        return
     server = Server(config)
     stop = asyncio.Event()
     hurry = asyncio.Event()  # a second signal: do not wait for running invocations
@@ -104,6 +108,34 @@ async def _serve(config: object) -> None:
         format_duration(timeout_ms),
     )
     await server.stop(timeout_ms / 1000, hurry)
+    log.info("Stopped")
+
+
+async def _supervise(config: object, workers: int) -> None:
+    """N worker processes under this one (docs/workers.md)."""
+    from restate_server.request_identity import RequestIdentityKeyError
+    from restate_server.workers.supervisor import Supervisor
+
+    supervisor = Supervisor(config, workers)
+    stop = asyncio.Event()
+    hurry = asyncio.Event()
+
+    def on_signal() -> None:
+        (hurry if stop.is_set() else stop).set()
+
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, on_signal)
+    log = logging.getLogger("restate_server")
+    try:
+        await supervisor.start()
+    except (OSError, RequestIdentityKeyError, ConfigError, RuntimeError, TimeoutError) as exc:
+        log.error("cannot start: %s", exc)
+        await supervisor.stop()
+        sys.exit(1)
+    await stop.wait()
+    log.info("Shutting down %d worker processes", workers)
+    await supervisor.stop(hurry)
     log.info("Stopped")
 
 

@@ -8,6 +8,7 @@ import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from restate_server.http_server import HttpLimits, serve
@@ -32,9 +33,10 @@ from restate_server.partition.router import Partitions
 from restate_server.partition.state_machine import StateMachine
 from restate_server.partition.table import PartitionTable
 from restate_server.partition.waiters import Waiters
-from restate_server.storage import keys
 from restate_server.storage.committer import Committer
 from restate_server.storage.db import Store
+from restate_server.storage.metadata_store import NodeMetadataStore
+from restate_server.storage.stores import place_partitions, store_dir, worker_of
 
 if TYPE_CHECKING:
     from restate_server.http_server import Request, Response
@@ -49,17 +51,19 @@ SERVER_VERSION = "1.7.12"
 QUIESCE_TIMEOUT_S = 5.0
 
 
-class RocksMetadataStore:
-    """The schema registry's persistence: one synced record in the metadata table."""
+@dataclass(frozen=True)
+class WorkerRole:
+    """This process is worker ``index`` of ``count`` under a supervisor: it leads the
+    partitions ``worker_of`` gives it, in its own store; the others are reached over the
+    fabric (``fabric_addresses[j]``: worker j's endpoint). The ingress socket is
+    inherited, listening already; the admin API and the node address are the
+    supervisor's."""
 
-    def __init__(self, store: Store) -> None:
-        self._store = store
-
-    def load_schema(self) -> bytes | None:
-        return self._store.get(keys.metadata("schema"))
-
-    def save_schema(self, data: bytes) -> None:
-        self._store.write({keys.metadata("schema"): data})
+    index: int
+    count: int
+    partition_count: int
+    fabric_addresses: tuple[str, ...]
+    ingress_fd: int
 
 
 async def _until_hurried(work: Awaitable[int], hurry: asyncio.Event | None) -> int | str:
@@ -88,21 +92,81 @@ def invoker_options(config: Any) -> dict[str, Any]:
     }
 
 
-def _split_address(address: str) -> tuple[str, int]:
+def retry_policy_of(config: Any) -> RetryPolicy:
+    policy = config.default_retry_policy
+    return RetryPolicy(
+        initial_interval_ms=policy.initial_interval_ms,
+        exponentiation_factor=policy.exponentiation_factor,
+        max_interval_ms=policy.max_interval_ms,
+        max_attempts=policy.max_attempts,
+        on_max_attempts=policy.on_max_attempts,
+    )
+
+
+def schema_defaults_of(config: Any) -> Any:
+    from restate_server.schema.registry import SchemaDefaults
+
+    return SchemaDefaults(
+        inactivity_timeout_ms=config.worker.invoker.inactivity_timeout_ms,
+        abort_timeout_ms=config.worker.invoker.abort_timeout_ms,
+        idempotency_retention_ms=config.default_idempotency_retention_ms,
+        journal_retention_ms=config.default_journal_retention_ms,
+        workflow_completion_retention_ms=config.default_workflow_completion_retention_ms,
+        retry_policy=retry_policy_of(config),
+    )
+
+
+def http_limits_of(config: Any) -> HttpLimits:
+    """``[py.http]`` for the ingress and admin servers."""
+    http = config.py.http
+    return HttpLimits(
+        max_body_bytes=http.max_body_size,
+        max_head_bytes=http.max_header_size,
+        max_headers=http.max_headers,
+        header_timeout_s=http.header_read_timeout_ms / 1000,
+        body_timeout_s=http.body_read_timeout_ms / 1000,
+        idle_timeout_s=http.idle_timeout_ms / 1000,
+    )
+
+
+def request_signer_of(config: Any) -> RequestSigner | None:
+    """The request identity signer; raises ``RequestIdentityKeyError`` on a bad key file."""
+    options = config.worker.invoker
+    if not options.request_identity_private_key_pem_file:
+        return None
+    # imports ``cryptography``: only paid when a key is configured
+    from restate_server.request_identity import load_request_signer
+
+    return load_request_signer(
+        options.request_identity_private_key_pem_file, options.request_identity_expiration_ms
+    )
+
+
+def split_address(address: str) -> tuple[str, int]:
     host, _, port = address.rpartition(":")
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
 class Server:
-    def __init__(self, config: Any) -> None:
+    def __init__(self, config: Any, role: WorkerRole | None = None) -> None:
         self.config = config
+        # None: the whole server in this one process (one worker, no supervisor)
+        self.role = role
         self.store: Store | None = None
         self.committer: Committer | None = None
         self.partitions: Partitions | None = None
+        # the partitions this process leads (all of them without a role)
+        self.local_processors: list[PartitionProcessor] = []
         self.invoker: Invoker | None = None
         self.registry: Any = None
         self.waiters = Waiters()
         self.cleaner: Cleaner | None = None
+        # the registry's and the partition count's home (not in a worker: the supervisor's)
+        self.metadata: NodeMetadataStore | None = None
+        # set once a worker leads its partitions and serves (the supervisor asks "ready")
+        self.started = asyncio.Event()
+        self.fabric: Any = None  # a worker's FabricEndpoint
+        self.links: list[Any] = []  # a worker's PeerLinks to the other workers
         self._ingress_server: asyncio.AbstractServer | None = None
         self._admin_server: asyncio.AbstractServer | None = None
         self._node_server: asyncio.AbstractServer | None = None
@@ -115,46 +179,52 @@ class Server:
         self.tracer: InvocationTracer | None = None
         # POST /query (set at start)
         self.query: QueryService | None = None
+        self._schema_ready: asyncio.Event | None = None
 
     async def start(self) -> None:
-        from restate_server.admin.app import AdminState, create_admin_handler
-        from restate_server.schema.discovery import default_http_get, discover
-        from restate_server.schema.registry import SchemaDefaults, SchemaRegistry
+        from restate_server.schema.registry import InMemoryMetadataStore, SchemaRegistry
 
         config = self.config
+        role = self.role
         # first: a bad key file stops the start before anything is opened
-        request_signer = self._request_signer()
+        request_signer = request_signer_of(config)
         # and a bad tracing endpoint (TracingSetupError)
         self.tracer = tracer = self._tracer()
         loop = asyncio.get_running_loop()
-        data_dir = os.path.join(config.base_dir, "db")
+        table: PartitionTable | None = None
+        if role is None:
+            # the node's metadata (registry, partition count), then every partition into
+            # the one store (moved back from worker stores if N was larger last time)
+            os.makedirs(config.base_dir, exist_ok=True)
+            self.metadata = NodeMetadataStore(
+                config.base_dir, sync_writes=config.storage.sync_writes
+            )
+            table = PartitionTable(self.metadata.partition_count(config.default_num_partitions))
+            report = place_partitions(
+                config.base_dir, table, 1, sync_writes=config.storage.sync_writes
+            )
+            if report.moves:
+                log.info("partitions placed for one process: %s", report.summary())
+        data_dir = store_dir(config.base_dir, role.index if role is not None else 0)
         self.store = store = Store(data_dir, sync_writes=config.storage.sync_writes)
         metrics = self.metrics
         self.committer = committer = Committer(
             store, loop, metrics.commit if metrics is not None else None
         )
 
-        policy = config.default_retry_policy
-        retry_policy = RetryPolicy(
-            initial_interval_ms=policy.initial_interval_ms,
-            exponentiation_factor=policy.exponentiation_factor,
-            max_interval_ms=policy.max_interval_ms,
-            max_attempts=policy.max_attempts,
-            on_max_attempts=policy.on_max_attempts,
-        )
-        defaults = SchemaDefaults(
-            inactivity_timeout_ms=config.worker.invoker.inactivity_timeout_ms,
-            abort_timeout_ms=config.worker.invoker.abort_timeout_ms,
-            idempotency_retention_ms=config.default_idempotency_retention_ms,
-            journal_retention_ms=config.default_journal_retention_ms,
-            workflow_completion_retention_ms=config.default_workflow_completion_retention_ms,
-            retry_policy=retry_policy,
-        )
-        self.registry = registry = SchemaRegistry(RocksMetadataStore(store), defaults)
+        retry_policy = retry_policy_of(config)
+        defaults = schema_defaults_of(config)
+        if role is None:
+            assert self.metadata is not None and table is not None
+            self.registry = registry = SchemaRegistry(self.metadata, defaults)
+        else:
+            # the supervisor's registry, pushed over the fabric before partitions start
+            self.registry = registry = SchemaRegistry(InMemoryMetadataStore(), defaults)
+            table = PartitionTable(role.partition_count)
+            await self._start_fabric()
 
-        table = PartitionTable(self._partition_count(store))
-        processors: list[PartitionProcessor] = []
-        self.partitions = partitions = Partitions(table, processors)
+        entries: list[Any] = []
+        self.partitions = partitions = Partitions(table, entries)
         transport = Transport()
         if metrics is not None:
             metrics.add_partitions(table.count)
@@ -182,29 +252,40 @@ class Server:
                     invoker.perform(action)
 
         def shuffle(action: Shuffle) -> None:
-            source = processors[action.source_partition]
+            # the target may be led by another worker: the entry leaves the outbox once
+            # the target has committed it, wherever it is
+            source = entries[action.source_partition]
             sequence = action.sequence
-            processors[action.target_partition].submit(
+            entries[action.target_partition].submit(
                 Deliver(action.source_partition, sequence, action.command),
                 lambda: source.submit(TruncateOutbox(sequence)),
             )
 
+        local = self.local_processors
         for partition_id in range(table.count):
+            if role is not None and worker_of(partition_id, role.count) != role.index:
+                entries.append(self._remote_partition(partition_id))
+                continue
             machine = StateMachine(partition_id, table, registry)
-            processors.append(
-                PartitionProcessor(
-                    partition_id,
-                    table.range_of(partition_id),
-                    store,
-                    committer,
-                    machine,
-                    perform,
-                    metrics=metrics.partitions[partition_id] if metrics is not None else None,
-                )
+            processor = PartitionProcessor(
+                partition_id,
+                table.range_of(partition_id),
+                store,
+                committer,
+                machine,
+                perform,
+                metrics=metrics.partitions[partition_id] if metrics is not None else None,
             )
-        for processor in processors:
+            entries.append(processor)
+            local.append(processor)
+        if role is not None:
+            assert self._schema_ready is not None
+            await self._schema_ready.wait()
+        for processor in local:
             await processor.start()
-        for processor in processors:
+        if self.fabric is not None:
+            self.fabric.serve_partitions({p.partition_id: p for p in local})
+        for processor in local:
             perform(list(processor.outbox_backlog()))
         self.cleaner = Cleaner(store, partitions, config.worker.cleanup_interval_ms)
         self.cleaner.start()
@@ -217,14 +298,96 @@ class Server:
             tracer=tracer,
             storage=committer,
         )
-        host, port = _split_address(config.ingress.bind_address)
-        self._ingress_server = await start_ingress(ingress, host, port, self._http_limits())
+        if role is not None:
+            listening = socket.socket(fileno=role.ingress_fd)
+            self._ingress_server = await start_ingress(
+                ingress, "", 0, self._http_limits(), sock=listening
+            )
+        else:
+            host, port = split_address(config.ingress.bind_address)
+            self._ingress_server = await start_ingress(ingress, host, port, self._http_limits())
         self.ingress_address = self._ingress_server.sockets[0].getsockname()[:2]
+        if metrics is not None:
+            metrics.watch_partitions(local, table.count)
+            metrics.watch_invoker_tasks(lambda: invoker.tasks.values())
+            metrics.watch_pool(transport.h2_pool)
+            metrics.histograms.start(loop)
+        self.started.set()
+        if role is not None:
+            log.info(
+                "worker %d of %d ready: %d of %d partitions, data in %s",
+                role.index,
+                role.count,
+                len(local),
+                table.count,
+                data_dir,
+            )
+            return
+        await self._start_admin(registry, request_signer, transport, table, invoker)
+        await self._start_node_server(self._advertised_ingress())
+        log.info(
+            "restate-server ready: ingress on %s:%s, admin on %s:%s, node on %s:%s, "
+            "%d partitions, data in %s",
+            *self.ingress_address,
+            *self.admin_address,
+            *self.node_address,
+            table.count,
+            data_dir,
+        )
 
-        advertised = (
-            config.ingress.advertised_ingress_endpoint
+    def _advertised_ingress(self) -> str:
+        assert self.ingress_address is not None
+        return (
+            self.config.ingress.advertised_ingress_endpoint
             or f"http://127.0.0.1:{self.ingress_address[1]}/"
         )
+
+    # ---- a worker's fabric
+
+    async def _start_fabric(self) -> None:
+        """Listen for the other workers and the supervisor; the partitions start once
+        the supervisor has sent the registry (``schema``)."""
+        from restate_server.workers.fabric import FabricEndpoint
+        from restate_server.workers.link import PeerLink
+        from restate_server.workers.worker_calls import register_worker_calls
+
+        role = self.role
+        assert role is not None
+        self._schema_ready = asyncio.Event()
+        self.fabric = fabric = FabricEndpoint(role.fabric_addresses[role.index], self.waiters)
+        register_worker_calls(self, fabric, self._schema_ready)
+        await fabric.start()
+        self.links = [
+            None if index == role.index else PeerLink(f"worker-{index}", address, self.waiters)
+            for index, address in enumerate(role.fabric_addresses)
+        ]
+        for link in self.links:
+            if link is not None:
+                link.start()
+
+    def _remote_partition(self, partition_id: int) -> Any:
+        from restate_server.workers.link import RemotePartition
+
+        role = self.role
+        assert role is not None
+        return RemotePartition(self.links[worker_of(partition_id, role.count)], partition_id)
+
+    # ---- the admin API (the single process; the supervisor has its own)
+
+    async def _start_admin(
+        self,
+        registry: Any,
+        request_signer: RequestSigner | None,
+        transport: Transport,
+        table: PartitionTable,
+        invoker: Invoker,
+    ) -> None:
+        from restate_server.admin.app import AdminState, create_admin_handler
+        from restate_server.schema.discovery import default_http_get, discover
+
+        config = self.config
+        store, committer, partitions = self.store, self.committer, self.partitions
+        assert store is not None and committer is not None and partitions is not None
 
         async def http_get(url: str, headers: list[tuple[str, str]], use_http_11: bool) -> Any:
             return await default_http_get(url, headers, use_http_11, h2_pool=transport.h2_pool)
@@ -239,32 +402,17 @@ class Server:
                 **kw,
             ),
             version=SERVER_VERSION,
-            ingress_endpoint=advertised,
-            invocations=InvocationOperations(partitions, waiters),
+            ingress_endpoint=self._advertised_ingress(),
+            invocations=InvocationOperations(partitions, self.waiters),
             cluster_name=config.cluster_name,
             query=self._query_handler(store, committer, table, invoker, registry),
             storage=committer,
         )
-        host, port = _split_address(config.admin.bind_address)
+        host, port = split_address(config.admin.bind_address)
         self._admin_server = await serve(
             create_admin_handler(admin_state), host, port, limits=self._http_limits()
         )
         self.admin_address = self._admin_server.sockets[0].getsockname()[:2]
-        if metrics is not None:
-            metrics.watch_partitions(processors, table.count)
-            metrics.watch_invoker_tasks(lambda: invoker.tasks.values())
-            metrics.watch_pool(transport.h2_pool)
-            metrics.histograms.start(loop)
-        await self._start_node_server(advertised)
-        log.info(
-            "restate-server ready: ingress on %s:%s, admin on %s:%s, node on %s:%s, "
-            "%d partitions, data in %s",
-            *self.ingress_address,
-            *self.admin_address,
-            *self.node_address,
-            table.count,
-            data_dir,
-        )
 
     async def _start_node_server(self, advertised_ingress: str) -> None:
         """The node address: /metrics and /health."""
@@ -329,28 +477,7 @@ class Server:
         return handle
 
     def _http_limits(self) -> HttpLimits:
-        """``[py.http]`` for the ingress and admin servers."""
-        http = self.config.py.http
-        return HttpLimits(
-            max_body_bytes=http.max_body_size,
-            max_head_bytes=http.max_header_size,
-            max_headers=http.max_headers,
-            header_timeout_s=http.header_read_timeout_ms / 1000,
-            body_timeout_s=http.body_read_timeout_ms / 1000,
-            idle_timeout_s=http.idle_timeout_ms / 1000,
-        )
-
-    def _request_signer(self) -> RequestSigner | None:
-        """The request identity signer; raises ``RequestIdentityKeyError`` on a bad key file."""
-        options = self.config.worker.invoker
-        if not options.request_identity_private_key_pem_file:
-            return None
-        # imports ``cryptography``: only paid when a key is configured
-        from restate_server.request_identity import load_request_signer
-
-        return load_request_signer(
-            options.request_identity_private_key_pem_file, options.request_identity_expiration_ms
-        )
+        return http_limits_of(self.config)
 
     def _tracer(self) -> InvocationTracer | None:
         """Invocation spans, when a tracing endpoint is configured."""
@@ -361,15 +488,6 @@ class Server:
         from restate_server.tracing import start_tracing
 
         return start_tracing(config, SERVER_VERSION)
-
-    def _partition_count(self, store: Store) -> int:
-        """Fixed when the base dir is first used: keys must keep mapping to the same partition."""
-        raw = store.get(keys.metadata("partitions"))
-        if raw is not None:
-            return keys.decode_u64(raw)
-        count = int(self.config.bootstrap_num_partitions)
-        store.write({keys.metadata("partitions"): keys.encode_u64(count)})
-        return count
 
     async def stop(self, drain_timeout_s: float = 0.0, hurry: asyncio.Event | None = None) -> None:
         """Stop accepting requests, give running attempts up to ``drain_timeout_s`` to
@@ -382,6 +500,9 @@ class Server:
             self._ingress_server.close()
         if self._admin_server is not None:
             self._admin_server.close()
+        if self.fabric is not None:
+            # submits from now on wait in their senders' links for the next start
+            await self.fabric.close()
         if self.cleaner is not None:
             await self.cleaner.stop()
         if self.invoker is not None:
@@ -392,20 +513,24 @@ class Server:
                     "next start",
                     still_running,
                 )
-        if self.partitions is not None:
-            for processor in self.partitions.processors:
-                await processor.quiesce(QUIESCE_TIMEOUT_S)
+        for processor in self.local_processors:
+            await processor.quiesce(QUIESCE_TIMEOUT_S)
         if self.invoker is not None:
             await self.invoker.close()
-        if self.partitions is not None:
-            for processor in self.partitions.processors:
-                await processor.stop()
+        for processor in self.local_processors:
+            await processor.stop()
+        # the hand-overs still unanswered are sent again by the next start (outbox)
+        for link in self.links:
+            if link is not None:
+                await link.close()
         if self.query is not None:
             await self.query.close()
         if self.committer is not None:
             self.committer.close()
         if self.store is not None:
             self.store.close()
+        if self.metadata is not None:
+            self.metadata.close()
         if self.tracer is not None:
             # export the spans still buffered (at most 3 s; off the loop: it blocks)
             await asyncio.to_thread(self.tracer.shutdown)

@@ -11,6 +11,7 @@ are settled by the loader, so a ``Config`` built directly carries plain defaults
 
 from __future__ import annotations
 
+import os
 from typing import Annotated
 
 import msgspec
@@ -162,11 +163,25 @@ class HttpOptions(_Options):
     )
 
 
+class WorkerProcessOptions(_Options):
+    """``[py.worker]``: how many processes share the partitions (docs/workers.md)."""
+
+    # 1: the whole server in one process; N > 1: a supervisor and N worker processes;
+    # 0: one worker per core this process may run on
+    processes: Annotated[int, IntRange(0, 1024)] = 1
+
+    def resolved_processes(self, partitions: int) -> int:
+        """The worker count to run: never more workers than partitions."""
+        count = self.processes or len(os.sched_getaffinity(0))
+        return max(1, min(count, partitions))
+
+
 class PyOptions(_Options):
     """``[py]``: settings of this server that the real restate-server does not have."""
 
     query: QueryOptions = msgspec.field(default_factory=QueryOptions)
     http: HttpOptions = msgspec.field(default_factory=HttpOptions)
+    worker: WorkerProcessOptions = msgspec.field(default_factory=WorkerProcessOptions)
 
 
 class StorageSettings(msgspec.Struct, frozen=True):

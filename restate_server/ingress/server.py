@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import socket
 import time
 from collections.abc import Awaitable, Coroutine
 from functools import partial
@@ -306,9 +307,13 @@ def _preflight(request: Request) -> Response:
 
 
 async def start_ingress(
-    ingress: Ingress, host: str, port: int, limits: HttpLimits = DEFAULT_LIMITS
+    ingress: Ingress,
+    host: str,
+    port: int,
+    limits: HttpLimits = DEFAULT_LIMITS,
+    sock: socket.socket | None = None,
 ) -> asyncio.AbstractServer:
-    return await serve(ingress.handle, host, port, ingress.metrics, limits)
+    return await serve(ingress.handle, host, port, ingress.metrics, limits, sock)
 
 
 def _error(request: Request, error: IngressError) -> Response:

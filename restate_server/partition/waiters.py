@@ -33,6 +33,11 @@ class Waiters:
         self._callbacks[request_id] = callback
         return request_id
 
+    def register_forward(self, request_id: int, callback: Callable[[Answer], None]) -> None:
+        """A waiter of another process (its id came with a command over the fabric):
+        the answer goes to ``callback``, which sends it back."""
+        self._callbacks[request_id] = callback
+
     def register(self) -> tuple[int, asyncio.Future[Answer]]:
         """The answer as a future, for callers that await it."""
         future: asyncio.Future[Answer] = asyncio.get_running_loop().create_future()

@@ -390,6 +390,22 @@ class SchemaRegistry:
             version=self._snapshot.version + 1, deployments=deployments, services=services
         )
 
+    def encoded(self) -> bytes:
+        """The committed schema, as stored (what ``adopt`` takes)."""
+        return encode_snapshot(self._snapshot)
+
+    def adopt(self, raw: bytes) -> bool:
+        """Take a schema committed by another process's registry (a worker takes the
+        supervisor's). An older or equal version is ignored; True if it was newer."""
+        snapshot = decode_snapshot(raw)
+        if snapshot.version <= self._snapshot.version and self._snapshot.version:
+            return False
+        self._snapshot = snapshot
+        self._active = _active_index(snapshot)
+        self._resolved = {}
+        self._notify(self._listeners)
+        return True
+
     def _commit(self, snapshot: SchemaSnapshot) -> None:
         # durable first, visible second: a failed save leaves the registry unchanged
         self._store.save_schema(encode_snapshot(snapshot))

@@ -40,6 +40,23 @@ def _open(path: str, options: rocksdict.Options) -> rocksdict.Rdict:
         raise StoreOpenError(f"cannot open the store: {message}") from exc
 
 
+def store_options() -> rocksdict.Options:
+    """The options of every store: the workers' and the partition migration's."""
+    options = rocksdict.Options(raw_mode=True)
+    options.create_if_missing(True)
+    options.increase_parallelism(2)
+    options.set_max_background_jobs(2)
+    # Point lookups dominate (status, lock, state); whole-key bloom filters help them.
+    options.set_memtable_whole_key_filtering(True)
+    # Most records are overwritten or deleted soon after they are written (statuses,
+    # inbox entries, timers): smaller memtables flush them to compressed files and
+    # let the write-ahead log be recycled early, which keeps the data dir small.
+    options.set_write_buffer_size(8 * 1024 * 1024)
+    options.set_max_total_wal_size(32 * 1024 * 1024)
+    options.set_compression_type(rocksdict.DBCompressionType.lz4())
+    return options
+
+
 class Store:
     """One RocksDB instance holding every table.
 
@@ -55,19 +72,7 @@ class Store:
 
     def __init__(self, path: str, *, sync_writes: bool = True) -> None:
         os.makedirs(path, exist_ok=True)
-        options = rocksdict.Options(raw_mode=True)
-        options.create_if_missing(True)
-        options.increase_parallelism(2)
-        options.set_max_background_jobs(2)
-        # Point lookups dominate (status, lock, state); whole-key bloom filters help them.
-        options.set_memtable_whole_key_filtering(True)
-        # Most records are overwritten or deleted soon after they are written (statuses,
-        # inbox entries, timers): smaller memtables flush them to compressed files and
-        # let the write-ahead log be recycled early, which keeps the data dir small.
-        options.set_write_buffer_size(8 * 1024 * 1024)
-        options.set_max_total_wal_size(32 * 1024 * 1024)
-        options.set_compression_type(rocksdict.DBCompressionType.lz4())
-        self._db = _open(path, options)
+        self._db = _open(path, store_options())
         self._write_options = rocksdict.WriteOptions()
         self._write_options.sync = False  # synced by flush_wal (see the class doc)
         self.path = path

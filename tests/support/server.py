@@ -207,6 +207,11 @@ class RestateServerProcess(_ServerProcess):
         # Tests stop servers while handlers wait at gates: do not wait the default minute
         # for them (tests of graceful shutdown set their own).
         env["RESTATE_SHUTDOWN_TIMEOUT"] = "2s"
+        # the whole suite in the multi-process mode: OURS_WORKER_PROCESSES=2 (a test's own
+        # env still wins)
+        workers = os.environ.get("OURS_WORKER_PROCESSES")
+        if workers:
+            env["RESTATE_PY__WORKER__PROCESSES"] = workers
         return env
 
 

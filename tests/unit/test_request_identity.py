@@ -28,7 +28,7 @@ from restate_server.request_identity import (
     signer_from_pem,
 )
 from restate_server.schema.discovery import discover
-from restate_server.server import Server
+from restate_server.server import request_signer_of
 
 # the test vector of the real server (crates/service-client/src/request_identity/v1.rs)
 PRIVATE_KEY = b"""-----BEGIN PRIVATE KEY-----
@@ -323,10 +323,10 @@ def test_the_server_reads_the_configured_key(tmp_path: Path) -> None:
         "RESTATE_REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE": str(path),
         "RESTATE_WORKER__INVOKER__REQUEST_IDENTITY_EXPIRATION": "5min",
     }
-    signer = Server(load_config(None, env, {}))._request_signer()
+    signer = request_signer_of(load_config(None, env, {}))
     assert signer is not None
     assert (signer.kid, signer.leeway_s) == (KID, 300)
-    assert Server(load_config(None, {}, {}))._request_signer() is None
+    assert request_signer_of(load_config(None, {}, {})) is None
 
 
 def test_the_server_does_not_start_with_a_bad_key(tmp_path: Path) -> None:
@@ -334,16 +334,16 @@ def test_the_server_does_not_start_with_a_bad_key(tmp_path: Path) -> None:
     path.write_bytes(PUBLIC_KEY)
     env = {"RESTATE_WORKER__INVOKER__REQUEST_IDENTITY_PRIVATE_KEY_PEM_FILE": str(path)}
     with pytest.raises(RequestIdentityKeyError, match="Failed to read request identity"):
-        Server(load_config(None, env, {}))._request_signer()
+        request_signer_of(load_config(None, env, {}))
 
 
 def test_without_a_key_cryptography_is_not_imported() -> None:
     code = (
         "import sys\n"
         "from restate_server.config import load_config\n"
-        "from restate_server.server import Server\n"
+        "from restate_server.server import request_signer_of\n"
         "import restate_server.main\n"
-        "assert Server(load_config(None, {}, {}))._request_signer() is None\n"
+        "assert request_signer_of(load_config(None, {}, {})) is None\n"
         "print('cryptography' in sys.modules)\n"
     )
     out = subprocess.run(
