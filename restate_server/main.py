@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import os
-import signal
 import sys
 
 import click
@@ -61,20 +59,14 @@ def dump_config_text(config: object) -> str:
 
 
 def _run(config: object) -> None:
-    from restate_server import gc_tuning
+    from restate_server.process_run import run_server_loop
 
-    gc_tuning.tune_for_server()
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        pass
-    asyncio.run(_serve(config))
+    run_server_loop(_serve(config))
 
 
 async def _serve(config: object) -> None:
     from restate_server import gc_tuning
+    from restate_server.process_run import stop_events
     from restate_server.request_identity import RequestIdentityKeyError
     from restate_server.server import Server
 
@@ -83,15 +75,7 @@ async def _serve(config: object) -> None:
         await _supervise(config, workers)
         return
     server = Server(config)
-    stop = asyncio.Event()
-    hurry = asyncio.Event()  # a second signal: do not wait for running invocations
-
-    def on_signal() -> None:
-        (hurry if stop.is_set() else stop).set()
-
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal)
+    stop, hurry = stop_events()
     try:
         await server.start()
     # ConfigError: what only shows when used, e.g. a bad tracing endpoint
@@ -113,19 +97,12 @@ async def _serve(config: object) -> None:
 
 async def _supervise(config: object, workers: int) -> None:
     """N worker processes under this one (docs/workers.md)."""
+    from restate_server.process_run import stop_events
     from restate_server.request_identity import RequestIdentityKeyError
     from restate_server.workers.supervisor import Supervisor
 
     supervisor = Supervisor(config, workers)
-    stop = asyncio.Event()
-    hurry = asyncio.Event()
-
-    def on_signal() -> None:
-        (hurry if stop.is_set() else stop).set()
-
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, on_signal)
+    stop, hurry = stop_events()
     log = logging.getLogger("restate_server")
     try:
         await supervisor.start()

@@ -11,13 +11,13 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from restate_server.admin_role import serve_node_address
 from restate_server.http_server import HttpLimits, serve
 from restate_server.ingress.server import Ingress, start_ingress
 from restate_server.invoker.invoker import Invoker
 from restate_server.invoker.retry import RetryPolicy
 from restate_server.invoker.transport import Transport
 from restate_server.metrics.node import NodeMetrics
-from restate_server.node_endpoint import NodeEndpoint, NodeInfo
 from restate_server.partition.actions import (
     Action,
     CommandReply,
@@ -324,7 +324,6 @@ class Server:
             )
             return
         await self._start_admin(registry, request_signer, transport, table, invoker)
-        await self._start_node_server(self._advertised_ingress())
         log.info(
             "restate-server ready: ingress on %s:%s, admin on %s:%s, node on %s:%s, "
             "%d partitions, data in %s",
@@ -333,13 +332,6 @@ class Server:
             *self.node_address,
             table.count,
             data_dir,
-        )
-
-    def _advertised_ingress(self) -> str:
-        assert self.ingress_address is not None
-        return (
-            self.config.ingress.advertised_ingress_endpoint
-            or f"http://127.0.0.1:{self.ingress_address[1]}/"
         )
 
     # ---- a worker's fabric
@@ -382,65 +374,32 @@ class Server:
         table: PartitionTable,
         invoker: Invoker,
     ) -> None:
-        from restate_server.admin.app import AdminState, create_admin_handler
-        from restate_server.schema.discovery import default_http_get, discover
+        from restate_server.admin.app import create_admin_handler
+        from restate_server.admin_role import admin_state
 
         config = self.config
         store, committer, partitions = self.store, self.committer, self.partitions
         assert store is not None and committer is not None and partitions is not None
-
-        async def http_get(url: str, headers: list[tuple[str, str]], use_http_11: bool) -> Any:
-            return await default_http_get(url, headers, use_http_11, h2_pool=transport.h2_pool)
-
-        admin_state = AdminState(
+        assert self.ingress_address is not None
+        state = admin_state(
+            config,
             registry=registry,
-            discover=lambda uri, **kw: discover(
-                uri,
-                http_get=http_get,
-                cluster_name=config.cluster_name,
-                request_signer=request_signer,
-                **kw,
-            ),
-            version=SERVER_VERSION,
-            ingress_endpoint=self._advertised_ingress(),
+            transport=transport,
+            request_signer=request_signer,
+            ingress_address=self.ingress_address,
             invocations=InvocationOperations(partitions, self.waiters),
-            cluster_name=config.cluster_name,
             query=self._query_handler(store, committer, table, invoker, registry),
             storage=committer,
         )
         host, port = split_address(config.admin.bind_address)
         self._admin_server = await serve(
-            create_admin_handler(admin_state), host, port, limits=self._http_limits()
+            create_admin_handler(state), host, port, limits=self._http_limits()
         )
         self.admin_address = self._admin_server.sockets[0].getsockname()[:2]
-
-    async def _start_node_server(self, advertised_ingress: str) -> None:
-        """The node address: /metrics and /health."""
-        config = self.config
-        host, port = config.node_bind_host_port()
-        registry = self.registry
-        info = NodeInfo(
-            cluster_name=config.cluster_name,
-            node_name=config.node_name or socket.gethostname(),
-            schema_version=lambda: registry.version,
+        self._node_server = await serve_node_address(
+            config, registry, self.metrics, self.ingress_address, self.admin_address
         )
-        self._node_server = await serve(NodeEndpoint(info, self.metrics).handle, host, port)
         self.node_address = self._node_server.sockets[0].getsockname()[:2]
-        assert self.ingress_address is not None and self.admin_address is not None
-        addresses = [
-            ("http-ingress-server", self.ingress_address),
-            ("admin-api-server", self.admin_address),
-            ("message-fabric-server", self.node_address),
-        ]
-        info.bound_addresses = [(name, f"{h}:{p}") for name, (h, p) in addresses]
-        advertised_admin = config.admin.advertised_admin_endpoint or (
-            f"http://127.0.0.1:{self.admin_address[1]}/"
-        )
-        info.advertised_addresses = [
-            ("http-ingress-server", advertised_ingress),
-            ("admin-api-server", advertised_admin),
-            ("message-fabric-server", f"http://127.0.0.1:{self.node_address[1]}/"),
-        ]
 
     def _query_handler(
         self,

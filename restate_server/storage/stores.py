@@ -151,6 +151,11 @@ def place_partitions(
     os.makedirs(base_dir, exist_ok=True)
     _finish_removals(base_dir)
     existing = _existing_stores(base_dir)
+    if workers == 1 and existing == [0]:
+        # store 0 alone holds every partition (a store is removed only once emptied, and
+        # a missing record means "all"): the single process need not open it twice
+        report.seconds = time.monotonic() - began
+        return report
     if existing and 0 not in existing:
         raise PlacementError(f"{store_dir(base_dir, 0)} is missing but other stores exist")
     stores: dict[int, _Store] = {}

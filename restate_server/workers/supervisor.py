@@ -25,7 +25,6 @@ from typing import Any
 
 from restate_server.http_server import Request, Response, serve
 from restate_server.invoker.transport import Transport
-from restate_server.node_endpoint import NodeEndpoint, NodeInfo
 from restate_server.partition.operations import InvocationOperations
 from restate_server.partition.router import Partitions
 from restate_server.partition.table import PartitionTable
@@ -113,7 +112,6 @@ class Supervisor:
         for worker in self.workers:
             self._watchers.append(asyncio.create_task(self._watch(worker)))
         await self._start_admin()
-        await self._start_node_server()
         log.info(
             "restate-server ready: ingress on %s:%s, admin on %s:%s, node on %s:%s, "
             "%d partitions over %d worker processes, data in %s",
@@ -225,44 +223,28 @@ class Supervisor:
     # ---- admin API and node address
 
     async def _start_admin(self) -> None:
-        from restate_server.admin.app import AdminState, create_admin_handler
-        from restate_server.schema.discovery import default_http_get, discover
-        from restate_server.server import (
-            SERVER_VERSION,
-            http_limits_of,
-            request_signer_of,
-            split_address,
-        )
+        """The admin API: invocation operations go to the owning worker's partition; a
+        registry change is answered once every worker routes with it."""
+        from restate_server.admin.app import create_admin_handler
+        from restate_server.admin_role import admin_state, serve_node_address
+        from restate_server.server import http_limits_of, request_signer_of, split_address
 
         config = self.config
         registry = self.registry
         table = self.table
         assert table is not None and self.ingress_address is not None
-        transport = Transport()
-        signer = request_signer_of(config)
         remote = [
             RemotePartition(self.workers[worker_of(p, self.worker_count)].link, p)
             for p in range(table.count)
         ]
         partitions = Partitions(table, remote)  # type: ignore[arg-type]
-
-        async def http_get(url: str, headers: list[tuple[str, str]], use_http_11: bool) -> Any:
-            return await default_http_get(url, headers, use_http_11, h2_pool=transport.h2_pool)
-
-        advertised = self._advertised_ingress()
-        state = AdminState(
+        state = admin_state(
+            config,
             registry=registry,
-            discover=lambda uri, **kw: discover(
-                uri,
-                http_get=http_get,
-                cluster_name=config.cluster_name,
-                request_signer=signer,
-                **kw,
-            ),
-            version=SERVER_VERSION,
-            ingress_endpoint=advertised,
+            transport=Transport(),
+            request_signer=request_signer_of(config),
+            ingress_address=self.ingress_address,
             invocations=InvocationOperations(partitions, self.waiters),
-            cluster_name=config.cluster_name,
         )
         handler = create_admin_handler(state)
 
@@ -276,40 +258,10 @@ class Supervisor:
         host, port = split_address(config.admin.bind_address)
         self._admin_server = await serve(admin, host, port, limits=http_limits_of(config))
         self.admin_address = self._admin_server.sockets[0].getsockname()[:2]
-
-    def _advertised_ingress(self) -> str:
-        assert self.ingress_address is not None
-        return (
-            self.config.ingress.advertised_ingress_endpoint
-            or f"http://127.0.0.1:{self.ingress_address[1]}/"
+        self._node_server = await serve_node_address(
+            config, registry, None, self.ingress_address, self.admin_address
         )
-
-    async def _start_node_server(self) -> None:
-        config = self.config
-        host, port = config.node_bind_host_port()
-        registry = self.registry
-        info = NodeInfo(
-            cluster_name=config.cluster_name,
-            node_name=config.node_name or socket.gethostname(),
-            schema_version=lambda: registry.version,
-        )
-        self._node_server = await serve(NodeEndpoint(info, None).handle, host, port)
         self.node_address = self._node_server.sockets[0].getsockname()[:2]
-        assert self.ingress_address is not None and self.admin_address is not None
-        addresses = [
-            ("http-ingress-server", self.ingress_address),
-            ("admin-api-server", self.admin_address),
-            ("message-fabric-server", self.node_address),
-        ]
-        info.bound_addresses = [(name, f"{h}:{p}") for name, (h, p) in addresses]
-        advertised_admin = config.admin.advertised_admin_endpoint or (
-            f"http://127.0.0.1:{self.admin_address[1]}/"
-        )
-        info.advertised_addresses = [
-            ("http-ingress-server", self._advertised_ingress()),
-            ("admin-api-server", advertised_admin),
-            ("message-fabric-server", f"http://127.0.0.1:{self.node_address[1]}/"),
-        ]
 
     # ---- stop
 

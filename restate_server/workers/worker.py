@@ -32,8 +32,8 @@ def _die_with_parent(supervisor_pid: int) -> None:
 
 
 def main() -> None:
-    from restate_server import gc_tuning
     from restate_server.logs import configure_logging
+    from restate_server.process_run import run_server_loop
 
     spec = decode_spec(os.environ[SPEC_ENV])
     _die_with_parent(spec.supervisor_pid)
@@ -41,18 +41,12 @@ def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     config = spec.config
     configure_logging(config.log_filter, config.log_format, config.log_disable_ansi_codes)
-    gc_tuning.tune_for_server()
-    try:
-        import uvloop
-
-        uvloop.install()
-    except ImportError:  # pragma: no cover - uvloop is a dependency on Linux
-        pass
-    asyncio.run(_serve(spec))
+    run_server_loop(_serve(spec))
 
 
 async def _serve(spec: WorkerSpec) -> None:
     from restate_server import gc_tuning
+    from restate_server.process_run import stop_events
     from restate_server.server import Server, WorkerRole
 
     role = WorkerRole(
@@ -63,13 +57,7 @@ async def _serve(spec: WorkerSpec) -> None:
         ingress_fd=spec.ingress_fd,
     )
     server = Server(spec.config, role)
-    stop = asyncio.Event()
-    hurry = asyncio.Event()
-
-    def on_signal() -> None:
-        (hurry if stop.is_set() else stop).set()
-
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, on_signal)
+    stop, hurry = stop_events((signal.SIGTERM,))
     starting = asyncio.ensure_future(server.start())
     stopping = asyncio.ensure_future(stop.wait())
     await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
