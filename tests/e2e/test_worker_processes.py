@@ -1,0 +1,145 @@
+"""Partitions over worker processes (``[py.worker] processes``), end to end.
+
+Our server with a supervisor and worker processes, and real SDK endpoints (the
+TypeScript SDK, the official Python SDK and ours): calls between keys led by
+different workers, sends with a delay, sleeps, workflows and awakeables; a worker
+killed under way; and restarts with another worker count on the same data.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.endpoints import PyEndpoint, TsEndpoint
+from tests.support.server import RestateServerProcess
+
+Endpoint = TsEndpoint | PyEndpoint
+WORKERS_ENV = "RESTATE_PY__WORKER__PROCESSES"
+# enough keys that both workers lead some of them (24 partitions, p % N)
+KEYS = [f"k{n}" for n in range(16)]
+
+
+def _ok(resp: Any) -> Any:
+    assert resp.status in (200, 202), f"{resp.status} {resp.text()}"
+    return resp.json()
+
+
+def _wait_for(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError("condition not met in time")
+
+
+def _workers(srv: RestateServerProcess) -> list[int]:
+    """The supervisor's child processes (its workers), by PID."""
+    pid = srv.process.pid
+    assert pid is not None
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    return [int(child) for child in children]
+
+
+def _stores(srv: RestateServerProcess) -> list[str]:
+    return sorted(name for name in os.listdir(srv.base_dir) if name.startswith("db"))
+
+
+@pytest.fixture
+def two_workers(
+    server: Callable[..., RestateServerProcess], endpoint: Endpoint
+) -> RestateServerProcess:
+    srv = server(env={WORKERS_ENV: "2", "RESTATE_WORKER__INVOKER__INACTIVITY_TIMEOUT": "300ms"})
+    reg = srv.register(endpoint.url)
+    assert reg.status == 201, reg.text()
+    return srv
+
+
+def test_the_building_blocks_work_across_workers(
+    two_workers: RestateServerProcess, endpoint: Endpoint
+) -> None:
+    srv = two_workers
+    assert len(_workers(srv)) == 2
+    assert _stores(srv) == ["db", "db-1"]
+    for round_ in (1, 2):
+        for key in KEYS:
+            assert _ok(srv.call(f"/Counter/{key}/add", 1)) == round_
+    # a service calling 30 greeters (random partitions, both workers) and gathering
+    assert len(_ok(srv.call("/FanOut/greetMany", 30, timeout=60))) == 30
+    # one-way sends with a delay: timers of either worker
+    for key in KEYS[:4]:
+        assert srv.call(f"/Counter/later-{key}/add/send?delay=500ms", 5).status == 202
+    for key in KEYS[:4]:
+        _wait_for(lambda key=key: _ok(srv.call(f"/Counter/later-{key}/get")) == 5)
+    # a workflow waiting on its promise, resolved by a call to its shared handler
+    assert srv.call("/Payment/order1/run/send", {"amount": 42}).status == 202
+    _wait_for(lambda: _ok(srv.call("/Payment/order1/status")) == "waiting")
+    assert _ok(srv.call("/Payment/order1/approve")) == "approved"
+    attach = srv.call("/restate/workflow/Payment/order1/attach", method="GET", timeout=30)
+    assert attach.status == 200, attach.text()
+    # an awakeable resolved through the ingress (whichever worker takes the request)
+    invocation = _ok(srv.call("/Awaker/wait/send", "aw"))["invocationId"]
+    line = _wait_for(lambda: [x for x in endpoint.side_effects() if x.startswith("awk aw ")])
+    awakeable = line[0].split()[-1]
+    resolved = srv.call(f"/restate/awakeables/{awakeable}/resolve", "from outside")
+    assert resolved.status == 202, resolved.text()
+    answer = srv.call(f"/restate/invocation/{invocation}/attach", method="GET", timeout=30)
+    assert _ok(answer) == "got from outside"
+
+
+def test_a_killed_worker_is_restarted_and_loses_nothing(
+    two_workers: RestateServerProcess,
+) -> None:
+    srv = two_workers
+    for key in KEYS:
+        assert _ok(srv.call(f"/Counter/{key}/add", 1)) == 1
+    victim = _workers(srv)[1]
+    os.kill(victim, signal.SIGKILL)
+    # the other worker takes the new connections; calls for the dead worker's keys wait
+    # in its link until the supervisor has started it again
+    for key in KEYS:
+        assert _ok(srv.call(f"/Counter/{key}/add", 1, timeout=30)) == 2
+    workers = _workers(srv)
+    assert len(workers) == 2 and victim not in workers
+    for key in KEYS:
+        assert _ok(srv.call(f"/Counter/{key}/get")) == 2
+
+
+def test_restarts_with_another_worker_count_keep_everything(
+    two_workers: RestateServerProcess, endpoint: Endpoint
+) -> None:
+    srv = two_workers
+    for key in KEYS:
+        assert _ok(srv.call(f"/Counter/{key}/add", 1)) == 1
+    expected = 1
+    for workers, stores in (("1", ["db"]), ("3", ["db", "db-1", "db-2"]), ("2", ["db", "db-1"])):
+        # a sleep and a delayed send in flight across the restart
+        tag = f"w{workers}"
+        sleeping = _ok(srv.call("/Sleeper/sleepOnce/send", {"tag": tag, "ms": 1500}))
+        assert srv.call(f"/Counter/delayed-{tag}/add/send?delay=1s", 3).status == 202
+        time.sleep(0.5)  # the sleep is journaled and its timer stored
+        srv.stop()
+        srv.env[WORKERS_ENV] = workers
+        srv.start()
+        assert _stores(srv) == stores
+        expected += 1
+        for key in KEYS:
+            assert _ok(srv.call(f"/Counter/{key}/add", 1)) == expected
+        woke = srv.call(
+            f"/restate/invocation/{sleeping['invocationId']}/attach", method="GET", timeout=30
+        )
+        assert _ok(woke) == "woke"
+        _wait_for(lambda tag=tag: _ok(srv.call(f"/Counter/delayed-{tag}/get")) == 3)
+    assert [line.split()[1] for line in endpoint.side_effects() if line.startswith("woke ")] == [
+        "w1",
+        "w3",
+        "w2",
+    ]
