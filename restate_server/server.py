@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import logging
-import os
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -195,7 +194,6 @@ class Server:
         if role is None:
             # the node's metadata (registry, partition count), then every partition into
             # the one store (moved back from worker stores if N was larger last time)
-            os.makedirs(config.base_dir, exist_ok=True)
             self.metadata = NodeMetadataStore(
                 config.base_dir, sync_writes=config.storage.sync_writes
             )

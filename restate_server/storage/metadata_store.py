@@ -41,6 +41,7 @@ class NodeMetadataStore:
 
     def __init__(self, base_dir: str, *, sync_writes: bool = True) -> None:
         self.path = os.path.join(base_dir, "metadata")
+        # makes the base dir too; a base dir that is a file fails here: 'Not a directory'
         os.makedirs(self.path, exist_ok=True)
         self._db = _open(self.path, _metadata_options())
         self._unsynced = rocksdict.WriteOptions()

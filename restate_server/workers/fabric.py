@@ -48,9 +48,12 @@ class FabricEndpoint:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_unix_server(
-            lambda: Channel(_Inbound(self)), sock=bind_unix(self.address)
-        )
+        self._server = await loop.create_unix_server(self._accepted, sock=bind_unix(self.address))
+
+    def _accepted(self) -> Channel:
+        channel = Channel(_Inbound(self))
+        self._channels.add(channel)  # closed with the endpoint
+        return channel
 
     def serve_partitions(self, partitions: dict[int, LocalPartition]) -> None:
         """The partitions are running: hand them what waited, then everything new."""
@@ -110,7 +113,6 @@ class _Inbound:
 
     def received(self, channel: Channel, message: Message) -> None:
         endpoint = self._endpoint
-        endpoint._channels.add(channel)
         if isinstance(message, Submit):
             endpoint._submit(channel, message)
         elif isinstance(message, Call):

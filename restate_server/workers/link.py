@@ -69,15 +69,10 @@ class PeerLink:
         self._connected = asyncio.Event()
         self._lost = asyncio.Event()
         self._closing = False
-        self.connects = 0
 
     @property
     def connected(self) -> bool:
         return self._ready and self._channel is not None and self._channel.open
-
-    @property
-    def unanswered(self) -> int:
-        return len(self._unanswered)
 
     def start(self) -> None:
         self._task = asyncio.get_running_loop().create_task(
@@ -191,7 +186,6 @@ class PeerLink:
             delay = RECONNECT_INITIAL_S
             self._lost.clear()
             self._channel = channel
-            self.connects += 1
             if self._on_connect is not None:
                 try:
                     await self._on_connect(self)

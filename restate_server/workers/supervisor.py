@@ -81,7 +81,6 @@ class Supervisor:
         from restate_server.server import schema_defaults_of
 
         config = self.config
-        os.makedirs(config.base_dir, exist_ok=True)
         self.metadata = metadata = NodeMetadataStore(
             config.base_dir, sync_writes=config.storage.sync_writes
         )
