@@ -16,6 +16,7 @@ import pytest
 from tests.support.endpoints import PyEndpoint, TsEndpoint
 from tests.support.http import acall
 from tests.support.server import RestateServerProcess
+from tests.support.waiting import wait_for
 
 Endpoint = TsEndpoint | PyEndpoint
 
@@ -42,16 +43,6 @@ def _admin(srv: RestateServerProcess, method: str, path: str) -> tuple[int, byte
             return resp.status, resp.read()
     except urllib.error.HTTPError as err:
         return err.code, err.read()
-
-
-def _wait_for(predicate: Callable[[], Any], timeout: float = 15.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
 
 
 def _lines(endpoint: Endpoint, prefix: str) -> list[str]:
@@ -101,12 +92,12 @@ def test_delayed_sends(ours: RestateServerProcess) -> None:
     _ok(ours.call("/FanOut/sendLater", {"key": "later", "ms": 1500}))
     time.sleep(0.5)
     assert _ok(ours.call("/Counter/later/get")) == 0
-    _wait_for(lambda: _ok(ours.call("/Counter/later/get")) == 1, timeout=10)
+    wait_for(lambda: _ok(ours.call("/Counter/later/get")) == 1, timeout=10)
     # the ingress form: /send?delay=
     resp = ours.call("/Counter/later2/add/send?delay=1s", 5)
     assert resp.status == 202 and "executionTime" in resp.json()
     assert _ok(ours.call("/Counter/later2/get")) == 0
-    _wait_for(lambda: _ok(ours.call("/Counter/later2/get")) == 5, timeout=10)
+    wait_for(lambda: _ok(ours.call("/Counter/later2/get")) == 5, timeout=10)
 
 
 def test_awakeable_resolved_through_the_ingress_after_a_restart(
@@ -114,7 +105,7 @@ def test_awakeable_resolved_through_the_ingress_after_a_restart(
 ) -> None:
     resp = ours.call("/Awaker/wait/send", "a1")
     invocation_id = resp.json()["invocationId"]
-    line = _wait_for(lambda: _lines(endpoint, "awk a1 "))
+    line = wait_for(lambda: _lines(endpoint, "awk a1 "))
     awakeable = line[0].split()[-1]
     assert awakeable.startswith("sign_1")
     time.sleep(0.6)  # suspended by now
@@ -134,7 +125,7 @@ def test_awakeable_resolved_by_another_handler(
 ) -> None:
     resp = ours.call("/Awaker/wait/send", "a2")
     invocation_id = resp.json()["invocationId"]
-    awakeable = _wait_for(lambda: _lines(endpoint, "awk a2 "))[0].split()[-1]
+    awakeable = wait_for(lambda: _lines(endpoint, "awk a2 "))[0].split()[-1]
     ours.call("/Awaker/resolve", {"id": awakeable, "value": "from a handler"})
     assert _ok(ours.call(f"/restate/invocation/{invocation_id}/attach", method="GET")) == (
         "got from a handler"
@@ -146,7 +137,7 @@ def test_awakeable_rejected_through_the_ingress(
 ) -> None:
     resp = ours.call("/Awaker/wait/send", "a3")
     invocation_id = resp.json()["invocationId"]
-    awakeable = _wait_for(lambda: _lines(endpoint, "awk a3 "))[0].split()[-1]
+    awakeable = wait_for(lambda: _lines(endpoint, "awk a3 "))[0].split()[-1]
     resp = ours.call(
         f"/restate/awakeables/{awakeable}/reject",
         headers={"content-type": "text/plain"},
@@ -160,7 +151,7 @@ def test_payment_workflow(ours: RestateServerProcess, endpoint: Endpoint) -> Non
     resp = ours.call("/Payment/order1/run/send", {"amount": 42})
     assert resp.status == 202 and resp.json()["status"] == "Accepted"
     run_id = resp.json()["invocationId"]
-    _wait_for(lambda: _ok(ours.call("/Payment/order1/status")) == "waiting")
+    wait_for(lambda: _ok(ours.call("/Payment/order1/status")) == "waiting")
     resp = ours.call("/restate/workflow/Payment/order1/output", method="GET")
     assert resp.status == 470
     # a second run of the same key is refused
@@ -176,7 +167,7 @@ def test_payment_workflow(ours: RestateServerProcess, endpoint: Endpoint) -> Non
     assert _ok(ours.call("/Payment/order1/status")) == "completed"
     # declined path
     ours.call("/Payment/order2/run/send", {"amount": 7})
-    _wait_for(lambda: _ok(ours.call("/Payment/order2/status")) == "waiting")
+    wait_for(lambda: _ok(ours.call("/Payment/order2/status")) == "waiting")
     assert _ok(ours.call("/Payment/order2/decline")) == "declined"
     assert _ok(ours.call("/restate/workflow/Payment/order2/attach", method="GET")) == "cancelled"
     effects = endpoint.side_effects()
@@ -232,7 +223,7 @@ def test_cancel_propagates_to_child_calls(ours: RestateServerProcess, endpoint: 
     assert status == 202
     resp = ours.call(f"/restate/invocation/{parent_id}/attach", method="GET")
     assert resp.status == 409, resp.text()
-    _wait_for(lambda: _lines(endpoint, "compensate child1"))
+    wait_for(lambda: _lines(endpoint, "compensate child1"))
     assert _lines(endpoint, "compensate child1") == ["compensate child1"]
 
 
@@ -244,7 +235,7 @@ async def test_kill_ends_a_stuck_invocation_and_answers_the_caller(
     stuck_id = resp.json()["invocationId"]
     # a caller waiting for the same invocation (same idempotency key)
     caller = asyncio.create_task(acall(ours.ingress_url, "/Canceller/stuck", "k1", headers))
-    await asyncio.to_thread(_wait_for, lambda: len(_lines(endpoint, "try k1")) >= 2)
+    await asyncio.to_thread(wait_for, lambda: len(_lines(endpoint, "try k1")) >= 2)
     assert not caller.done()
     status, _ = _admin(ours, "PATCH", f"/invocations/{stuck_id}/kill")
     assert status == 200
@@ -286,7 +277,7 @@ def test_retry_policy_kill_after_max_attempts(
 def test_retry_policy_pause_then_resume(ours: RestateServerProcess, endpoint: Endpoint) -> None:
     resp = ours.call("/RetryPause/untilGate/send", "rp")
     invocation_id = resp.json()["invocationId"]
-    _wait_for(lambda: len(_lines(endpoint, "attempt rp")) == 2)
+    wait_for(lambda: len(_lines(endpoint, "attempt rp")) == 2)
     time.sleep(0.5)
     assert len(_lines(endpoint, "attempt rp")) == 2  # paused: no more attempts
     out = ours.call(f"/restate/invocation/{invocation_id}/output", method="GET")
@@ -313,7 +304,7 @@ def test_completed_invocations_are_cleaned_up_after_retention(
     resp = srv.call("/Greeter/greet", "short")
     invocation_id = resp.headers["x-restate-id"]
     assert srv.call(f"/restate/invocation/{invocation_id}/output", method="GET").status == 200
-    _wait_for(
+    wait_for(
         lambda: srv.call(f"/restate/invocation/{invocation_id}/output", method="GET").status == 404,
         timeout=10,
     )

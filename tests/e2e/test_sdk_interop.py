@@ -7,6 +7,7 @@ import asyncio
 import time
 import urllib.request
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import pytest
@@ -14,6 +15,7 @@ import pytest
 from tests.support.endpoints import PyEndpoint
 from tests.support.http import acall
 from tests.support.server import RealRestateServerProcess, RestateServerProcess
+from tests.support.waiting import wait_for
 
 Server = RestateServerProcess | RealRestateServerProcess
 
@@ -45,14 +47,7 @@ def _ok(resp: Any) -> Any:
     return resp.json()
 
 
-def _wait_for(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
+_wait_for = partial(wait_for, timeout=20.0)
 
 
 def test_greet_and_counter(srv: Server) -> None:

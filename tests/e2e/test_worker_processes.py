@@ -12,6 +12,7 @@ import os
 import signal
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ import pytest
 
 from tests.support.endpoints import PyEndpoint, TsEndpoint
 from tests.support.server import RestateServerProcess
+from tests.support.waiting import wait_for
 
 Endpoint = TsEndpoint | PyEndpoint
 WORKERS_ENV = "RESTATE_PY__WORKER__PROCESSES"
@@ -31,14 +33,7 @@ def _ok(resp: Any) -> Any:
     return resp.json()
 
 
-def _wait_for(predicate: Callable[[], Any], timeout: float = 20.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError("condition not met in time")
+_wait_for = partial(wait_for, timeout=20.0)
 
 
 def _workers(srv: RestateServerProcess) -> list[int]:
