@@ -1,4 +1,4 @@
-"""The registry's and the node's metadata, in a small RocksDB of its own.
+"""The registry's and the node's metadata, in files of its own.
 
 With partitions spread over worker stores, the schema and the partition count
 belong to no partition: they live in ``<base_dir>/metadata``, opened only by the
@@ -16,24 +16,15 @@ import os
 import rocksdict
 
 from restate_server.storage import keys
-from restate_server.storage.db import StoreOpenError, _open
+from restate_server.storage.db import StoreOpenError
 
 SCHEMA = keys.metadata("schema")
 PARTITIONS = keys.metadata("partitions")
+# the files under <base_dir>/metadata; each is replaced whole (written aside, synced,
+# renamed): two records, written once per registration, need no database
+_FILES = {SCHEMA: "schema", PARTITIONS: "partitions"}
 # set once the legacy store was looked at, so that it is never opened again
-_LEGACY_CHECKED = keys.metadata("legacy-checked")
-
-
-def _metadata_options() -> rocksdict.Options:
-    """A handful of records, written once per registration: no background parallelism
-    and a tiny memtable. With the partition stores' options, the process with this idle
-    store beside its partition store grew 2-4 MB during the first seconds of serving in
-    2 of 4 runs of test_malicious_endpoints' memory check (0 of 4 with these)."""
-    options = rocksdict.Options(raw_mode=True)
-    options.create_if_missing(True)
-    options.set_write_buffer_size(64 * 1024)
-    options.set_max_background_jobs(1)
-    return options
+_LEGACY_CHECKED = "legacy-checked"
 
 
 class NodeMetadataStore:
@@ -43,35 +34,31 @@ class NodeMetadataStore:
         self.path = os.path.join(base_dir, "metadata")
         # makes the base dir too; a base dir that is a file fails here: 'Not a directory'
         os.makedirs(self.path, exist_ok=True)
-        self._db = _open(self.path, _metadata_options())
-        self._unsynced = rocksdict.WriteOptions()
-        self._unsynced.sync = False  # synced by flush_wal, which lets the GIL go
         self.sync_writes = sync_writes
-        if self._db.get(_LEGACY_CHECKED) is None:
+        if not os.path.exists(os.path.join(self.path, _LEGACY_CHECKED)):
             self._copy_legacy(os.path.join(base_dir, "db"))
 
     def load_schema(self) -> bytes | None:
-        return self._db.get(SCHEMA)
+        return self._read(SCHEMA)
 
     def save_schema(self, data: bytes) -> None:
-        self._write({SCHEMA: data})
+        self._write(SCHEMA, data)
 
     def partition_count(self, default: int) -> int:
         """Fixed when the base dir is first used: keys must keep mapping to the same
         partition, so a later ``default`` does not change it."""
-        raw = self._db.get(PARTITIONS)
+        raw = self._read(PARTITIONS)
         if raw is not None:
             return keys.decode_u64(raw)
         if default < 1:
             raise ValueError("at least one partition is needed")
-        self._write({PARTITIONS: keys.encode_u64(default)})
+        self._write(PARTITIONS, keys.encode_u64(default))
         return default
 
     def close(self) -> None:
-        self._db.close()
+        """Nothing is held open between writes."""
 
     def _copy_legacy(self, legacy_path: str) -> None:
-        records: dict[bytes, bytes] = {}
         # a base dir whose single store never existed has nothing to copy (and opening
         # a missing store read-only would create its directory)
         if os.path.exists(os.path.join(legacy_path, "CURRENT")):
@@ -87,17 +74,35 @@ class NodeMetadataStore:
             try:
                 for key in (SCHEMA, PARTITIONS):
                     value = legacy.get(key)
-                    if value is not None and self._db.get(key) is None:
-                        records[key] = value
+                    if value is not None and self._read(key) is None:
+                        self._write(key, value)
             finally:
                 legacy.close()
-        records[_LEGACY_CHECKED] = b""
-        self._write(records)
+        self._replace(_LEGACY_CHECKED, b"")
 
-    def _write(self, records: dict[bytes, bytes]) -> None:
-        batch = rocksdict.WriteBatch(raw_mode=True)
-        for key, value in records.items():
-            batch.put(key, value)
-        self._db.write(batch, self._unsynced)
+    def _read(self, key: bytes) -> bytes | None:
+        try:
+            with open(os.path.join(self.path, _FILES[key]), "rb") as file:
+                return file.read()
+        except FileNotFoundError:
+            return None
+
+    def _write(self, key: bytes, value: bytes) -> None:
+        self._replace(_FILES[key], value)
+
+    def _replace(self, name: str, value: bytes) -> None:
+        """Replace file ``name`` atomically; synced (file and directory) when asked."""
+        final = os.path.join(self.path, name)
+        aside = final + ".tmp"
+        with open(aside, "wb") as file:
+            file.write(value)
+            if self.sync_writes:
+                file.flush()
+                os.fsync(file.fileno())
+        os.replace(aside, final)
         if self.sync_writes:
-            self._db.flush_wal(True)
+            fd = os.open(self.path, os.O_RDONLY)
+            try:
+                os.fsync(fd)
+            finally:
+                os.close(fd)
