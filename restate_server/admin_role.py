@@ -5,17 +5,21 @@ or in worker processes (``Supervisor``)."""
 from __future__ import annotations
 
 import asyncio
+import importlib
 import socket
+from collections.abc import Callable
+from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 from restate_server.http_server import serve
-from restate_server.node_endpoint import NodeEndpoint, NodeInfo
+from restate_server.node_endpoint import MetricsSource, NodeEndpoint, NodeInfo
 
 if TYPE_CHECKING:
     from restate_server.admin.app import AdminState
+    from restate_server.http_server import Request, Response
     from restate_server.invoker.transport import Transport
-    from restate_server.metrics.node import NodeMetrics
     from restate_server.partition.operations import InvocationOperations
+    from restate_server.query.service import QueryService
     from restate_server.request_identity import RequestSigner
 
 Address = tuple[str, int]
@@ -61,10 +65,40 @@ def admin_state(
     )
 
 
+class LazyQuery:
+    """``POST /query``: the query service is made by the first query (DataFusion and
+    pyarrow are imported by it), so a server nobody queries pays nothing for it.
+    ``make``: the ``restate_server.query.service`` module -> the service."""
+
+    def __init__(self, make: Callable[[ModuleType], QueryService], *also: str) -> None:
+        self._make = make
+        # more modules to import off the loop before ``make`` runs
+        self._also = also
+        self.service: QueryService | None = None
+
+    async def __call__(self, request: Request, version: Any) -> Response:
+        service = self.service
+        if service is None:
+            # imported off the loop: with a cold page cache an import reads files
+            for name in self._also:
+                await asyncio.to_thread(importlib.import_module, name)
+            module = await asyncio.to_thread(
+                importlib.import_module, "restate_server.query.service"
+            )
+            service = self.service  # another request may have made it meanwhile
+            if service is None:
+                service = self.service = self._make(module)
+        return await service(request, version)
+
+    async def close(self) -> None:
+        if self.service is not None:
+            await self.service.close()
+
+
 async def serve_node_address(
     config: Any,
     registry: Any,
-    metrics: NodeMetrics | None,
+    metrics: MetricsSource | None,
     ingress_address: Address,
     admin_address: Address,
 ) -> asyncio.AbstractServer:

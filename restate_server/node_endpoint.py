@@ -9,16 +9,25 @@ Other paths answer 404, other methods 405.
 
 from __future__ import annotations
 
+import inspect
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from restate_server.http_server import Request, Response
 
 if TYPE_CHECKING:
-    from restate_server.metrics.node import NodeMetrics
+    from restate_server.metrics.families import Family
+
+
+class MetricsSource(Protocol):
+    """The node's metrics: this process's (``NodeMetrics``) or its workers' merged
+    (``WorkerMetrics``, which answers asynchronously)."""
+
+    def families(self) -> list[Family] | Awaitable[list[Family]]: ...
+
 
 ROLES = ["http-ingress", "admin", "worker", "log-server", "metadata-server"]
 _NOT_FOUND = b"Are you lost? Maybe visit https://restate.dev instead!"
@@ -40,12 +49,12 @@ class NodeInfo:
 
 
 class NodeEndpoint:
-    def __init__(self, info: NodeInfo, metrics: NodeMetrics | None) -> None:
+    def __init__(self, info: NodeInfo, metrics: MetricsSource | None) -> None:
         self._info = info
         self._metrics = metrics
         self._labels = {"cluster_name": info.cluster_name, "node_name": info.node_name}
 
-    def handle(self, request: Request) -> Response:
+    def handle(self, request: Request) -> Response | Awaitable[Response]:
         path = request.raw_path.split("?", 1)[0].rstrip("/") or "/"
         if path not in ("/metrics", "/health"):
             return Response(404, _NOT_FOUND, {"content-type": _TEXT})
@@ -56,11 +65,22 @@ class NodeEndpoint:
             return Response(200, body, {"content-type": "application/json"})
         return self._scrape()
 
-    def _scrape(self) -> Response:
+    def _scrape(self) -> Response | Awaitable[Response]:
+        metrics = self._metrics
+        if metrics is None:
+            return self._rendered([])
+        families = metrics.families()
+        if inspect.isawaitable(families):
+            return self._rendered_later(families)
+        return self._rendered(families)
+
+    async def _rendered_later(self, families: Awaitable[list[Family]]) -> Response:
+        return self._rendered(await families)
+
+    def _rendered(self, families: list[Family]) -> Response:
         from restate_server.metrics.exposition import CONTENT_TYPE, render
 
-        metrics = self._metrics
-        body = b"" if metrics is None else render(metrics.families, self._labels)
+        body = render(lambda: families, self._labels) if self._metrics is not None else b""
         return Response(200, body, {"content-type": CONTENT_TYPE})
 
 

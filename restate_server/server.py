@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import importlib
 import logging
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from restate_server.admin_role import serve_node_address
+from restate_server.admin_role import LazyQuery, serve_node_address
 from restate_server.http_server import HttpLimits, serve
 from restate_server.ingress.server import Ingress, start_ingress
 from restate_server.invoker.invoker import Invoker
@@ -38,8 +37,8 @@ from restate_server.storage.metadata_store import NodeMetadataStore
 from restate_server.storage.stores import place_partitions, store_dir, worker_of
 
 if TYPE_CHECKING:
-    from restate_server.http_server import Request, Response
     from restate_server.query.service import QueryService
+    from restate_server.query.worker_scans import WorkerScans
     from restate_server.request_identity import RequestSigner
     from restate_server.tracing.tracer import InvocationTracer
 
@@ -177,7 +176,9 @@ class Server:
         # None unless a tracing endpoint is configured (then OpenTelemetry is imported)
         self.tracer: InvocationTracer | None = None
         # POST /query (set at start)
-        self.query: QueryService | None = None
+        self.query: LazyQuery | None = None
+        # a worker's read views for the supervisor's queries (made by the first one)
+        self.scans: WorkerScans | None = None
         self._schema_ready: asyncio.Event | None = None
 
     async def start(self) -> None:
@@ -306,7 +307,8 @@ class Server:
             self._ingress_server = await start_ingress(ingress, host, port, self._http_limits())
         self.ingress_address = self._ingress_server.sockets[0].getsockname()[:2]
         if metrics is not None:
-            metrics.watch_partitions(local, table.count)
+            # a worker reports its share: the supervisor adds the workers' reports up
+            metrics.watch_partitions(local, table.count if role is None else len(local))
             metrics.watch_invoker_tasks(lambda: invoker.tasks.values())
             metrics.watch_pool(transport.h2_pool)
             metrics.histograms.start(loop)
@@ -406,32 +408,23 @@ class Server:
         table: PartitionTable,
         invoker: Invoker,
         registry: Any,
-    ) -> Callable[[Request, Any], Awaitable[Response]]:
-        """POST /query: the query service is made by the first query (and DataFusion is
-        imported by it), so a server nobody queries pays nothing for it."""
+    ) -> LazyQuery:
+        """POST /query over the partitions of this process."""
 
-        async def handle(request: Request, version: Any) -> Response:
-            query = self.query
-            if query is None:
-                # imported off the loop: with a cold page cache an import reads files
-                service = await asyncio.to_thread(
-                    importlib.import_module, "restate_server.query.service"
-                )
-                query = self.query  # another request may have made it meanwhile
-                if query is None:
-                    query = self.query = service.QueryService(
-                        snapshot=lambda ranges: committer.read(
-                            lambda: store.snapshot(ranges), consistent=False
-                        ),
-                        partitions=table,
-                        invoker_tasks=lambda: invoker.tasks.values(),
-                        registry=registry,
-                        server_version=SERVER_VERSION,
-                        memory_limit=self.config.py.query.memory_limit,
-                    )
-            return await query(request, version)
+        def make(service: Any) -> QueryService:
+            views = service.local_views(
+                lambda ranges: committer.read(lambda: store.snapshot(ranges), consistent=False),
+                table,
+                lambda: invoker.tasks.values(),
+                registry,
+                SERVER_VERSION,
+            )
+            return service.QueryService(  # type: ignore[no-any-return]
+                open_view=views, partitions=table, memory_limit=self.config.py.query.memory_limit
+            )
 
-        return handle
+        self.query = LazyQuery(make)
+        return self.query
 
     def _http_limits(self) -> HttpLimits:
         return http_limits_of(self.config)
@@ -482,6 +475,8 @@ class Server:
                 await link.close()
         if self.query is not None:
             await self.query.close()
+        if self.scans is not None:
+            await self.scans.close()
         if self.committer is not None:
             self.committer.close()
         if self.store is not None:

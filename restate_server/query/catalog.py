@@ -19,7 +19,7 @@ from restate_server.protocol.ids import InvocationId, partition_key_for_key
 from restate_server.query.hints import ScanHints
 from restate_server.query.partition_scan import PartitionRanges, PartitionScan, ScanRequest
 from restate_server.query.plan_scans import TableReads
-from restate_server.query.read_view import ReadView
+from restate_server.query.read_view import QueryView, RangesByPartition, flat_ranges
 from restate_server.query.schemas import SCHEMAS
 from restate_server.query.tables import (
     inbox,
@@ -35,7 +35,7 @@ from restate_server.query.tables.keyed import instance_ranges
 from restate_server.storage import keys
 from restate_server.storage.snapshot import Range
 
-GlobalScan = Callable[[ScanRequest, ReadView], Iterator[pa.RecordBatch]]
+GlobalScan = Callable[[ScanRequest, QueryView], Iterator[pa.RecordBatch]]
 
 
 @dataclass(frozen=True)
@@ -70,7 +70,7 @@ def _partitioned(
     )
 
 
-def _instance_ranges(tag: bytes) -> PartitionRanges:
+def _instance_ranges(tag: bytes) -> RangesByPartition:
     return lambda hints, partitions, partition_id: instance_ranges(
         tag, hints, partitions, partition_id
     )
@@ -152,19 +152,28 @@ def partitions_to_scan(table: TableDef, hints: ScanHints, partitions: PartitionT
     return sorted({partitions.partition_of(pk) for pk in keys_})
 
 
-def ranges_to_read(reads: dict[str, TableReads], partitions: PartitionTable) -> list[Range]:
-    """Every key range the planned scans read, once per scan: opened with the snapshot."""
-    ranges: list[Range] = []
+def ranges_by_partition(
+    reads: dict[str, TableReads], partitions: PartitionTable
+) -> RangesByPartition:
+    """Every partition the planned scans read, with every key range of it they read
+    (once per scan): opened with the snapshot."""
+    by_partition: RangesByPartition = {}
     for name, read in reads.items():
         table = TABLES[name]
         if table.ranges is None:
             continue
         for partition_id in partitions_to_scan(table, read.hints, partitions):
-            ranges.extend(table.ranges(read.hints, partitions, partition_id) * read.scans)
-    return ranges
+            opened = by_partition.setdefault(partition_id, [])
+            opened.extend(table.ranges(read.hints, partitions, partition_id) * read.scans)
+    return by_partition
 
 
-def scan_table(table: TableDef, request: ScanRequest, view: ReadView) -> Iterator[pa.RecordBatch]:
+def ranges_to_read(reads: dict[str, TableReads], partitions: PartitionTable) -> list[Range]:
+    """Every key range the planned scans read, once per scan."""
+    return flat_ranges(ranges_by_partition(reads, partitions))
+
+
+def scan_table(table: TableDef, request: ScanRequest, view: QueryView) -> Iterator[pa.RecordBatch]:
     """All of a table's batches: partition after partition, or the node-wide rows."""
     if table.global_scan is not None:
         yield from table.global_scan(request, view)
@@ -172,4 +181,4 @@ def scan_table(table: TableDef, request: ScanRequest, view: ReadView) -> Iterato
     if table.partition_scan is None:
         return
     for partition_id in partitions_to_scan(table, request.hints, view.partitions):
-        yield from table.partition_scan(partition_id, request, view)
+        yield from view.partition_batches(table, partition_id, request)

@@ -19,11 +19,11 @@ from typing import Protocol
 import datafusion
 import pyarrow as pa
 
-from restate_server.query.catalog import TABLE_NAMES, TABLES, ranges_to_read, scan_table
+from restate_server.query.catalog import TABLE_NAMES, TABLES, ranges_by_partition, scan_table
 from restate_server.query.errors import QueryFailed, from_datafusion, too_large
 from restate_server.query.partition_scan import ScanRequest
 from restate_server.query.plan_scans import TableReads, plan_reads
-from restate_server.query.read_view import ReadView, ViewOpener
+from restate_server.query.read_view import QueryView, ViewOpener
 from restate_server.query.source import TableSource
 
 # the real server's session: catalog "restate", schema "public", information_schema on
@@ -46,8 +46,10 @@ class QueryCancelled(Exception):
 class _Binding:
     """The read view the sources of the running query read from."""
 
-    view: ReadView | None = None
+    view: QueryView | None = None
     cancelled = False
+    # a scan's own failure (a worker went away): reported as it is, not as DataFusion's
+    failure: QueryFailed | None = None
 
     def scan(self, table: str) -> Callable[[ScanRequest], Iterator[pa.RecordBatch]]:
         definition = TABLES[table]
@@ -56,10 +58,14 @@ class _Binding:
             view = self.view
             if view is None:  # pragma: no cover - sources are only scanned inside a query
                 raise RuntimeError("no query is running")
-            for batch in scan_table(definition, request, view):
-                if self.cancelled:
-                    raise QueryCancelled("the server is shutting down")
-                yield batch
+            try:
+                for batch in scan_table(definition, request, view):
+                    if self.cancelled:
+                        raise QueryCancelled("the server is shutting down")
+                    yield batch
+            except QueryFailed as failed:
+                self.failure = failed
+                raise
 
         return read
 
@@ -113,15 +119,17 @@ class QueryEngine:
         """Run ``sql``; the encoded result (raises ``QueryFailed``).
 
         The read view is opened once the plan is known, with an iterator over every key
-        range the plan's scans read, all at the snapshot's instant.
+        range the plan's scans read, all at the snapshot's instant (with worker
+        processes: each worker's own instant).
         """
         try:
             frame = self._ctx.sql_with_options(sql, self._options)
             reads = plan_reads(frame.optimized_logical_plan(), TABLE_NAMES)
         except Exception as exc:
             raise from_datafusion(exc) from None
-        view = open_view(ranges_to_read(reads, open_view.partitions))
+        view = open_view(ranges_by_partition(reads, open_view.partitions))
         self._binding.view = view
+        self._binding.failure = None
         try:
             # the same plan executes: its scans now know what they may skip
             for name, source in self._sources.items():
@@ -156,4 +164,7 @@ class QueryEngine:
         except QueryFailed:
             raise
         except Exception as exc:
+            failure = self._binding.failure
+            if failure is not None:
+                raise failure from None
             raise from_datafusion(exc) from None

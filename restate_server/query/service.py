@@ -23,7 +23,7 @@ from restate_server.http_server import Request, Response
 from restate_server.partition.table import PartitionTable
 from restate_server.query import in_flight
 from restate_server.query.errors import QueryFailed
-from restate_server.query.read_view import ReadView
+from restate_server.query.read_view import QueryView, RangesByPartition, ReadView, flat_ranges
 from restate_server.query.request import QueryRequest, read_query_request
 from restate_server.storage.snapshot import Range, StoreSnapshot
 
@@ -40,6 +40,32 @@ SNAPSHOT_TIMEOUT_S = 30.0
 
 # (ranges) -> a snapshot with iterators over them, taken at a durable instant
 SnapshotTaker = Callable[[list[Range]], Awaitable[StoreSnapshot]]
+# (ranges by partition) -> the query's read view; called on the loop
+ViewMaker = Callable[[RangesByPartition], Awaitable[QueryView]]
+
+
+def local_views(
+    snapshot: SnapshotTaker,
+    partitions: PartitionTable,
+    invoker_tasks: Callable[[], Any],
+    registry: Any,
+    server_version: str,
+) -> ViewMaker:
+    """Views of the partitions of this process: its store's snapshot, copies of its
+    invoker's and registry's in-memory state."""
+
+    async def open_view(ranges: RangesByPartition) -> QueryView:
+        taken = await snapshot(flat_ranges(ranges))
+        return ReadView(
+            taken,
+            partitions,
+            invoker=in_flight.capture(invoker_tasks()),
+            deployments=list(registry.list_deployments()),
+            services=list(registry.list_services()),
+            server_version=server_version,
+        )
+
+    return open_view
 
 
 class QueryService:
@@ -48,19 +74,13 @@ class QueryService:
     def __init__(
         self,
         *,
-        snapshot: SnapshotTaker,
+        open_view: ViewMaker,
         partitions: PartitionTable,
-        invoker_tasks: Callable[[], Any],
-        registry: Any,
-        server_version: str,
         memory_limit: int = DEFAULT_MEMORY_LIMIT,
         batch_rows: int = 1024,
     ) -> None:
-        self._snapshot = snapshot
+        self._make_view = open_view
         self.partitions = partitions
-        self._invoker_tasks = invoker_tasks
-        self._registry = registry
-        self._server_version = server_version
         self._memory_limit = memory_limit
         self._batch_rows = batch_rows
         # one query at a time: bounded memory, and the engine's sources are rebound per query
@@ -100,25 +120,11 @@ class QueryService:
         writer: Any = JsonRows if query.json else ArrowStream
         return engine.execute(query.sql, _Opener(self), writer)
 
-    def open_view(self, ranges: list[Range]) -> ReadView:
+    def open_view(self, ranges: RangesByPartition) -> QueryView:
         """The read view of the running query (``ViewOpener``), made on the loop."""
         assert self._loop is not None
-        future = asyncio.run_coroutine_threadsafe(self._open_view(ranges), self._loop)
+        future = asyncio.run_coroutine_threadsafe(self._make_view(ranges), self._loop)
         return future.result(SNAPSHOT_TIMEOUT_S)
-
-    # ---- on the loop
-
-    async def _open_view(self, ranges: list[Range]) -> ReadView:
-        snapshot = await self._snapshot(ranges)
-        registry = self._registry
-        return ReadView(
-            snapshot,
-            self.partitions,
-            invoker=in_flight.capture(self._invoker_tasks()),
-            deployments=list(registry.list_deployments()),
-            services=list(registry.list_services()),
-            server_version=self._server_version,
-        )
 
     async def close(self, timeout_s: float = 5.0) -> None:
         """Stop taking queries; stop the running one and wait for it (it holds a
@@ -137,5 +143,5 @@ class _Opener:
         self.partitions = service.partitions
         self._service = service
 
-    def __call__(self, ranges: list[Range]) -> ReadView:
+    def __call__(self, ranges: RangesByPartition) -> QueryView:
         return self._service.open_view(ranges)

@@ -21,7 +21,7 @@ import signal
 import socket
 import sys
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from restate_server.http_server import Request, Response, serve
 from restate_server.invoker.transport import Transport
@@ -33,6 +33,9 @@ from restate_server.storage.metadata_store import NodeMetadataStore
 from restate_server.storage.stores import place_partitions, worker_of
 from restate_server.workers.link import PeerLink, RemotePartition
 from restate_server.workers.spec import SPEC_ENV, WorkerSpec, encode_spec
+
+if TYPE_CHECKING:
+    from restate_server.admin_role import LazyQuery
 
 log = logging.getLogger("restate_server")
 
@@ -64,6 +67,7 @@ class Supervisor:
         self.registry: Any = None
         self.workers: list[WorkerProcess] = []
         self.table: PartitionTable | None = None
+        self.query: LazyQuery | None = None
         self._ingress_socket: socket.socket | None = None
         self._admin_server: asyncio.AbstractServer | None = None
         self._node_server: asyncio.AbstractServer | None = None
@@ -226,6 +230,7 @@ class Supervisor:
         registry change is answered once every worker routes with it."""
         from restate_server.admin.app import create_admin_handler
         from restate_server.admin_role import admin_state, serve_node_address
+        from restate_server.metrics.workers import WorkerMetrics
         from restate_server.server import http_limits_of, request_signer_of, split_address
 
         config = self.config
@@ -244,6 +249,7 @@ class Supervisor:
             request_signer=request_signer_of(config),
             ingress_address=self.ingress_address,
             invocations=InvocationOperations(partitions, self.waiters),
+            query=self._query_handler(),
         )
         handler = create_admin_handler(state)
 
@@ -257,10 +263,36 @@ class Supervisor:
         host, port = split_address(config.admin.bind_address)
         self._admin_server = await serve(admin, host, port, limits=http_limits_of(config))
         self.admin_address = self._admin_server.sockets[0].getsockname()[:2]
+        metrics = None if config.disable_prometheus else WorkerMetrics(self._links)
         self._node_server = await serve_node_address(
-            config, registry, None, self.ingress_address, self.admin_address
+            config, registry, metrics, self.ingress_address, self.admin_address
         )
         self.node_address = self._node_server.sockets[0].getsockname()[:2]
+
+    def _links(self) -> list[PeerLink]:
+        return [worker.link for worker in self.workers]
+
+    def _link_of(self, partition_id: int) -> PeerLink:
+        return self.workers[worker_of(partition_id, self.worker_count)].link
+
+    def _query_handler(self) -> LazyQuery:
+        """POST /query: planned and executed here, each partition read from its worker."""
+        from restate_server.admin_role import LazyQuery
+        from restate_server.server import SERVER_VERSION
+
+        table = self.table
+        assert table is not None
+
+        def make(service: Any) -> Any:
+            from restate_server.query.remote_view import WorkerViews
+
+            views = WorkerViews(table, self._link_of, self.registry, SERVER_VERSION)
+            return service.QueryService(
+                open_view=views, partitions=table, memory_limit=self.config.py.query.memory_limit
+            )
+
+        self.query = LazyQuery(make, "restate_server.query.remote_view")
+        return self.query
 
     # ---- stop
 
@@ -272,6 +304,8 @@ class Supervisor:
             task.cancel()
         if self._admin_server is not None:
             self._admin_server.close()
+        if self.query is not None:
+            await self.query.close()
         running = [w for w in self.workers if w.process and w.process.returncode is None]
         for worker in running:
             _signal(worker, signal.SIGTERM)

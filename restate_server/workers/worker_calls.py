@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
+import msgspec
+
 if TYPE_CHECKING:
+    from restate_server.query.worker_scans import WorkerScans
     from restate_server.server import Server
     from restate_server.workers.fabric import FabricEndpoint
+
+# the read-view calls of /query (restate_server.query.scan_calls)
+QUERY_CALLS = ("query_open", "query_next", "query_close")
 
 
 def register_worker_calls(
@@ -24,5 +31,39 @@ def register_worker_calls(
         await server.started.wait()
         return b""
 
+    def metrics(payload: bytes) -> bytes:
+        # this worker's families; the supervisor merges every worker's into one scrape
+        node = server.metrics
+        return msgspec.msgpack.encode(node.families() if node is not None else [])
+
     fabric.on_call("schema", schema)
     fabric.on_call("ready", ready)
+    fabric.on_call("metrics", metrics)
+    for method in QUERY_CALLS:
+        fabric.on_call(method, _query_call(server, method))
+
+
+def _query_call(server: Server, method: str) -> Callable[[bytes], Awaitable[bytes]]:
+    async def call(payload: bytes) -> bytes:
+        scans = server.scans
+        if scans is None:
+            made = await asyncio.to_thread(_worker_scans, server)
+            # another call may have made them meanwhile
+            scans = server.scans = server.scans or made
+        return await scans.handlers()[method](payload)
+
+    return call
+
+
+def _worker_scans(server: Server) -> WorkerScans:
+    # imported at the first query (pyarrow and the tables), off the loop
+    from restate_server.query.worker_scans import WorkerScans
+
+    store, committer, invoker = server.store, server.committer, server.invoker
+    assert store is not None and committer is not None and invoker is not None
+    assert server.partitions is not None
+    return WorkerScans(
+        lambda ranges: committer.read(lambda: store.snapshot(ranges), consistent=False),
+        server.partitions.table,
+        lambda: invoker.tasks.values(),
+    )

@@ -8,6 +8,7 @@ killed under way; and restarts with another worker count on the same data.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -17,8 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from restate_server.partition.table import PartitionTable
+from restate_server.storage.stores import worker_of
 from tests.support.endpoints import PyEndpoint, TsEndpoint
+from tests.support.http import get, query_rows
+from tests.support.node import NodeTools
+from tests.support.real_cli import RealCli
 from tests.support.server import RestateServerProcess
 from tests.support.waiting import wait_for
 
@@ -88,6 +95,53 @@ def test_the_building_blocks_work_across_workers(
     assert resolved.status == 202, resolved.text()
     answer = srv.call(f"/restate/invocation/{invocation}/attach", method="GET", timeout=30)
     assert _ok(answer) == "got from outside"
+
+
+def test_query_metrics_and_the_cli_see_every_worker(
+    two_workers: RestateServerProcess, tools: NodeTools, tmp_path: Path
+) -> None:
+    srv = two_workers
+    for n, key in enumerate(KEYS):
+        assert _ok(srv.call(f"/Counter/{key}/add", n + 1)) == n + 1
+    rows = query_rows(
+        srv.admin_url,
+        "SELECT service_key, value_utf8, partition_key FROM state "
+        "WHERE service_name = 'Counter' AND key = 'count'",
+    )
+    assert {row["service_key"]: json.loads(row["value_utf8"]) for row in rows} == {
+        key: n + 1 for n, key in enumerate(KEYS)
+    }
+    # the rows came from both workers (partition p is led by worker p % 2)
+    table = PartitionTable(24)
+    assert {worker_of(table.partition_of(row["partition_key"]), 2) for row in rows} == {0, 1}
+    # aggregated over both workers' partitions, as in one process
+    counted = query_rows(
+        srv.admin_url,
+        "SELECT COUNT(*) AS n, SUM(CAST(value_utf8 AS INT)) AS total FROM state "
+        "WHERE service_name = 'Counter' AND key = 'count'",
+    )
+    assert counted == [{"n": len(KEYS), "total": sum(range(1, len(KEYS) + 1))}]
+    registry = query_rows(srv.admin_url, "SELECT COUNT(*) AS n FROM sys_service")
+    assert registry[0]["n"] > 0
+
+    scrape = get(srv.node_url + "/metrics")
+    assert scrape.status == 200, scrape.text()
+    samples = [s for fam in text_string_to_metric_families(scrape.text()) for s in fam.samples]
+    assert next(s.value for s in samples if s.name == "restate_num_partitions") == 24
+    assert next(s.value for s in samples if s.name == "restate_num_active_partitions") == 24
+    completed = sum(
+        s.value
+        for s in samples
+        if s.name == "restate_ingress_requests_total"
+        and s.labels.get("rpc_service") == "Counter"
+        and s.labels.get("status") == "completed"
+    )
+    assert completed == len(KEYS)
+
+    cli = RealCli(tools, srv, tmp_path)
+    for n, key in ((0, KEYS[0]), (5, KEYS[5]), (11, KEYS[11])):
+        shown = cli("state", "get", "Counter", key)
+        assert "count" in shown and str(n + 1) in shown, shown
 
 
 def test_a_killed_worker_is_restarted_and_loses_nothing(

@@ -13,7 +13,7 @@ from restate_server.query.arrow_format import ArrowStream
 from restate_server.query.engine import QueryEngine
 from restate_server.query.in_flight import InvokerState
 from restate_server.query.json_format import JsonRows
-from restate_server.query.read_view import ReadView
+from restate_server.query.read_view import ReadView, flat_ranges
 from restate_server.schema.model import Deployment, ServiceSchema
 from restate_server.storage.db import Store
 
@@ -50,8 +50,8 @@ class Opener:
         # called right after the snapshot is taken (to write "concurrently")
         self.after_snapshot: Any = None
 
-    def __call__(self, ranges: list[tuple[bytes, bytes]]) -> ReadView:
-        self.ranges = ranges
+    def __call__(self, by_partition: dict[int, list[tuple[bytes, bytes]]]) -> ReadView:
+        self.ranges = ranges = flat_ranges(by_partition)
         snapshot = _NoData() if self.store is None else self.store.snapshot(ranges)
         if self.after_snapshot is not None:
             self.after_snapshot()

@@ -14,7 +14,7 @@ import pytest
 from restate_server.admin.app import AdminState, create_admin_handler
 from restate_server.http_server import Request, Response
 from restate_server.partition.table import PartitionTable
-from restate_server.query.service import QueryService
+from restate_server.query.service import QueryService, local_views
 from restate_server.storage.snapshot import StoreSnapshot
 from tests.unit.partition_harness import GREETER, Harness, id_str
 
@@ -42,12 +42,10 @@ async def service(harness: Harness) -> AsyncIterator[QueryService]:
     async def snapshot(ranges: list[tuple[bytes, bytes]]) -> StoreSnapshot:
         return harness.store.snapshot(ranges)
 
+    partitions = PartitionTable(1)
     query = QueryService(
-        snapshot=snapshot,
-        partitions=PartitionTable(1),
-        invoker_tasks=lambda: [],
-        registry=_Registry(),
-        server_version="1.7.12",
+        open_view=local_views(snapshot, partitions, lambda: [], _Registry(), "1.7.12"),
+        partitions=partitions,
     )
     yield query
     await query.close()

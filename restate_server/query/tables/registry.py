@@ -8,14 +8,14 @@ import pyarrow as pa
 
 from restate_server.query.columns import BatchBuilder
 from restate_server.query.partition_scan import ScanRequest
-from restate_server.query.read_view import ReadView
+from restate_server.query.read_view import QueryView
 from restate_server.query.schemas import SCHEMAS
 
 _SERVICE_TY = {"Service": "service", "VirtualObject": "virtual_object", "Workflow": "workflow"}
 _DEPLOYMENT_TY = "http"  # this server registers HTTP deployments only (no Lambda)
 
 
-def scan_deployments(request: ScanRequest, view: ReadView) -> Iterator[pa.RecordBatch]:
+def scan_deployments(request: ScanRequest, view: QueryView) -> Iterator[pa.RecordBatch]:
     rows = view.deployments
     builder = BatchBuilder(SCHEMAS["sys_deployment"], request.columns)
     yield builder.build(
@@ -32,7 +32,7 @@ def scan_deployments(request: ScanRequest, view: ReadView) -> Iterator[pa.Record
     )
 
 
-def scan_services(request: ScanRequest, view: ReadView) -> Iterator[pa.RecordBatch]:
+def scan_services(request: ScanRequest, view: QueryView) -> Iterator[pa.RecordBatch]:
     rows = view.services
     builder = BatchBuilder(SCHEMAS["sys_service"], request.columns)
     yield builder.build(
