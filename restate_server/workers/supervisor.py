@@ -29,6 +29,7 @@ from restate_server.partition.operations import InvocationOperations
 from restate_server.partition.router import Partitions
 from restate_server.partition.table import PartitionTable
 from restate_server.partition.waiters import Waiters
+from restate_server.process_run import HURRY_SIGNAL
 from restate_server.storage.metadata_store import NodeMetadataStore
 from restate_server.storage.stores import place_partitions, worker_of
 from restate_server.workers.link import PeerLink, RemotePartition
@@ -232,6 +233,7 @@ class Supervisor:
         from restate_server.admin_role import admin_state, serve_node_address
         from restate_server.metrics.workers import WorkerMetrics
         from restate_server.server import http_limits_of, request_signer_of, split_address
+        from restate_server.workers.storage_status import WorkerStorage
 
         config = self.config
         registry = self.registry
@@ -242,6 +244,7 @@ class Supervisor:
             for p in range(table.count)
         ]
         partitions = Partitions(table, remote)  # type: ignore[arg-type]
+        storage = WorkerStorage(self._links)
         state = admin_state(
             config,
             registry=registry,
@@ -250,10 +253,13 @@ class Supervisor:
             ingress_address=self.ingress_address,
             invocations=InvocationOperations(partitions, self.waiters),
             query=self._query_handler(),
+            storage=storage,
         )
         handler = create_admin_handler(state)
 
         async def admin(request: Request) -> Response:
+            if request.method not in ("GET", "HEAD", "OPTIONS"):
+                await storage.refresh()  # a write is refused while a worker's disk is full
             before = registry.version
             response = await handler(request)
             if registry.version != before:
@@ -298,7 +304,8 @@ class Supervisor:
 
     async def stop(self, hurry: asyncio.Event | None = None) -> None:
         """Stop the admin API, then every worker (SIGTERM; each drains as a single server
-        does, and a second signal, ``hurry``, is passed on), then the supervisor."""
+        does, and a second signal, ``hurry``, is passed on as ``HURRY_SIGNAL``), then the
+        supervisor."""
         self._stopping = True
         for task in self._watchers:
             task.cancel()
@@ -315,7 +322,7 @@ class Supervisor:
             done, _ = await asyncio.wait({*waits, hurried}, return_when=asyncio.FIRST_COMPLETED)
             if hurried in done:
                 for worker in running:
-                    _signal(worker, signal.SIGTERM)
+                    _signal(worker, HURRY_SIGNAL)
             hurried.cancel()
         if waits:
             await asyncio.wait(waits)

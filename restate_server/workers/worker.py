@@ -46,7 +46,7 @@ def main() -> None:
 
 async def _serve(spec: WorkerSpec) -> None:
     from restate_server import gc_tuning
-    from restate_server.process_run import stop_events
+    from restate_server.process_run import HURRY_SIGNAL, stop_events
     from restate_server.server import Server, WorkerRole
 
     role = WorkerRole(
@@ -57,7 +57,7 @@ async def _serve(spec: WorkerSpec) -> None:
         ingress_fd=spec.ingress_fd,
     )
     server = Server(spec.config, role)
-    stop, hurry = stop_events((signal.SIGTERM,))
+    stop, hurry = stop_events((signal.SIGTERM,), HURRY_SIGNAL)
     starting = asyncio.ensure_future(server.start())
     stopping = asyncio.ensure_future(stop.wait())
     await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)

@@ -36,7 +36,14 @@ def register_worker_calls(
         node = server.metrics
         return msgspec.msgpack.encode(node.families() if node is not None else [])
 
+    def storage(payload: bytes) -> bytes:
+        # why the store takes no new work now (the disk is full), or nothing
+        committer = server.committer
+        reason = committer.unavailable if committer is not None else None
+        return (reason or "").encode()
+
     fabric.on_call("schema", schema)
+    fabric.on_call("storage", storage)
     fabric.on_call("ready", ready)
     fabric.on_call("metrics", metrics)
     for method in QUERY_CALLS:

@@ -82,11 +82,15 @@ def test_nested_calls_are_one_trace_under_the_incoming_traceparent(
     if which == "real":
         srv.stop()  # the real server exports its spans when it stops
 
+    # every span checked below (with worker processes each exports its own)
     spans = collector.wait_for(
         lambda s: (
             len(_named(s, "invocation-end Greeter/greet")) == 2
+            and len(_named(s, "invocation-attempt Greeter/greet")) == 2
             and bool(_named(s, "invocation-end FanOut/greetMany"))
             and bool(_named(s, "invocation-end Traced/callChild"))
+            and bool(_named(s, "invocation-attempt Traced/attemptHeaders"))
+            and bool(_named(s, "invocation-start Traced/attemptHeaders"))
         )
     )
     assert {span.trace_id for span in spans} == {TRACE_ID}

@@ -8,11 +8,13 @@ killed under way; and restarts with another worker count on the same data.
 
 from __future__ import annotations
 
+import http.client
 import json
 import os
 import signal
 import time
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -21,6 +23,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from restate_server.partition.table import PartitionTable
+from restate_server.protocol.ids import partition_key_for_key
 from restate_server.storage.stores import worker_of
 from tests.support.endpoints import PyEndpoint, TsEndpoint
 from tests.support.http import get, query_rows
@@ -160,6 +163,97 @@ def test_a_killed_worker_is_restarted_and_loses_nothing(
     assert len(workers) == 2 and victim not in workers
     for key in KEYS:
         assert _ok(srv.call(f"/Counter/{key}/get")) == 2
+
+
+def _leader(key: str, workers: int = 2) -> int:
+    """The worker that leads a virtual-object or workflow key (24 partitions)."""
+    return worker_of(PartitionTable(24).partition_of(partition_key_for_key("", key)), workers)
+
+
+def _answered(srv: RestateServerProcess, path: str, body: Any, key: str | None) -> Any:
+    """Call with an idempotency key (a workflow's own key is one), again after a
+    connection the killed worker held broke: an invocation accepted before is
+    answered, not run again."""
+    deadline = time.monotonic() + 90
+    headers = {"idempotency-key": key} if key is not None else {}
+    while True:
+        try:
+            resp = srv.call(path, body, headers=headers, timeout=60)
+        except (OSError, http.client.HTTPException):
+            assert time.monotonic() < deadline, f"{path} never answered"
+            time.sleep(0.05)
+            continue
+        return _ok(resp)
+
+
+def test_a_worker_killed_under_mixed_load_loses_nothing(
+    two_workers: RestateServerProcess,
+) -> None:
+    srv = two_workers
+    supervisor, victim = srv.process.pid, _workers(srv)[1]
+    assert supervisor is not None
+    adds = [(f"add-{n}", KEYS[n % len(KEYS)]) for n in range(64)]
+    with ThreadPoolExecutor(8) as pool:
+        load: list[Future[Any]] = [
+            pool.submit(_answered, srv, f"/Counter/{key}/add", 1, ident) for ident, key in adds
+        ]
+        # calls from a service to keys of either worker, delayed sends between them,
+        # sleeps and workflows
+        load += [
+            pool.submit(_answered, srv, "/FanOut/addMany", {"key": f"fan-{n}", "n": 4}, f"f{n}")
+            for n in range(4)
+        ]
+        load += [
+            pool.submit(
+                _answered, srv, "/FanOut/sendLater", {"key": f"later-{n}", "ms": 800}, f"l{n}"
+            )
+            for n in range(4)
+        ]
+        sleeps = [
+            pool.submit(
+                _answered, srv, "/Sleeper/sleepOnce/send", {"tag": f"s{n}", "ms": 1200}, f"s{n}"
+            )
+            for n in range(4)
+        ]
+        flows = [
+            pool.submit(_answered, srv, f"/Payment/pay-{n}/run/send", {"amount": n}, None)
+            for n in range(4)
+        ]
+        _wait_for(lambda: sum(f.done() for f in load) >= 16)
+        # the supervisor held still: worker 1 stays dead until it may restart it
+        os.kill(supervisor, signal.SIGSTOP)
+        try:
+            os.kill(victim, signal.SIGKILL)
+            alive = next(k for k in (f"probe-{n}" for n in range(64)) if _leader(k) == 0)
+            waiting = next(k for k in (f"probe-{n}" for n in range(64)) if _leader(k) == 1)
+            blocked = pool.submit(_answered, srv, f"/Counter/{waiting}/add", 1, "blocked")
+            # the other worker answers for its keys meanwhile
+            assert _answered(srv, f"/Counter/{alive}/add", 1, "alive") == 1
+            time.sleep(0.5)
+            assert not blocked.done()
+        finally:
+            os.kill(supervisor, signal.SIGCONT)
+        assert blocked.result(timeout=60) == 1
+        for future in [*load, *sleeps, *flows]:
+            future.result(timeout=90)
+    workers = _workers(srv)
+    assert len(workers) == 2 and victim not in workers
+    # every accepted invocation ran exactly once: no add lost, none applied twice
+    for key in KEYS:
+        expected = sum(1 for _, k in adds if k == key)
+        assert _ok(srv.call(f"/Counter/{key}/get")) == expected, key
+    for n in range(4):
+        assert _ok(srv.call(f"/Counter/fan-{n}/get")) == 4
+        _wait_for(lambda n=n: _ok(srv.call(f"/Counter/later-{n}/get")) == 1)
+    for future in sleeps:
+        invocation = future.result()["invocationId"]
+        woke = srv.call(f"/restate/invocation/{invocation}/attach", method="GET", timeout=30)
+        assert _ok(woke) == "woke"
+    for n in range(4):
+        _wait_for(lambda n=n: _ok(srv.call(f"/Payment/pay-{n}/status")) == "waiting")
+        assert _ok(srv.call(f"/Payment/pay-{n}/approve")) == "approved"
+        done = srv.call(f"/restate/workflow/Payment/pay-{n}/attach", method="GET", timeout=30)
+        assert _ok(done) == "completed"
 
 
 def test_restarts_with_another_worker_count_keep_everything(
