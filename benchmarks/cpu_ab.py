@@ -25,7 +25,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from benchmarks.loadgen import build_request, run_closed_loop
-from benchmarks.run import SERVER_VARIANTS, SERVICES_APP, _proc_cpu_s, compile_bytecode
+from benchmarks.proctree import tree_cpu_s
+from benchmarks.run import SERVER_VARIANTS, SERVICES_APP, compile_bytecode
 from tests.support.endpoints import TsEndpoint
 from tests.support.node import ensure_node_tools
 from tests.support.server import RestateServerProcess
@@ -58,7 +59,7 @@ async def measure(variants: list[str], rounds: int, requests: int, kinds: list[s
         for round_index in range(rounds):
             for kind in kinds:
                 make = _workload(kind, round_index)
-                before = [_proc_cpu_s(_pid(s)) for s in servers]
+                before = [tree_cpu_s(_pid(s)) for s in servers]
                 order = servers if round_index % 2 == 0 else servers[::-1]
                 loads = {
                     s.name: run_closed_loop(
@@ -76,7 +77,7 @@ async def measure(variants: list[str], rounds: int, requests: int, kinds: list[s
                 if kind == "send":
                     await asyncio.sleep(SEND_SETTLE_S)
                 cpu_ms = [
-                    (_proc_cpu_s(_pid(s)) - b) * 1000 / max(1, r.requests)
+                    (tree_cpu_s(_pid(s)) - b) * 1000 / max(1, r.requests)
                     for s, b, r in zip(servers, before, results, strict=True)
                 ]
                 ratio = cpu_ms[0] / cpu_ms[1]

@@ -21,7 +21,8 @@ import sys
 import tempfile
 from pathlib import Path
 
-from benchmarks.run import SERVICES_APP, _proc_cpu_s, compile_bytecode
+from benchmarks.proctree import tree_cpu_s
+from benchmarks.run import SERVICES_APP, compile_bytecode
 from tests.support.endpoints import TsEndpoint
 from tests.support.node import ensure_node_tools
 from tests.support.server import RealRestateServerProcess, RestateServerProcess
@@ -113,9 +114,9 @@ def main() -> int:
                     _h2load(srv.ingress_port, ["-c", "8"], 500, body)  # warm up
                     modes = MODES if round_index % 2 == 0 else MODES[::-1]
                     for label, h2load_args in modes:
-                        before = _proc_cpu_s(pid)
+                        before = tree_cpu_s(pid)
                         result = _h2load(srv.ingress_port, h2load_args, args.requests, body)
-                        cpu = _proc_cpu_s(pid) - before
+                        cpu = tree_cpu_s(pid) - before
                         result["cpu_ms"] = cpu * 1000 / max(1, result["ok"])
                         cells.setdefault((kind, label), []).append(result)
                         print(f"round {round_index + 1} {kind} {label}: {result}", file=sys.stderr)

@@ -28,9 +28,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.loadgen import RunResult, build_request, run_closed_loop
+from benchmarks.proctree import tree_cpu_s, tree_rss_mb
 from tests.support.endpoints import PyEndpoint, TsEndpoint
 from tests.support.node import ensure_node_tools
-from tests.support.procfs import rss_mb
 from tests.support.server import RealRestateServerProcess, RestateServerProcess
 
 HERE = Path(__file__).resolve().parent
@@ -44,11 +44,14 @@ STARTUP_POLL_S = 0.005
 JSON_HEADERS = {"content-type": "application/json"}
 DEFAULT_SERVERS = "ours,real"
 # server kinds besides "ours" and "real": ours with some settings, for A/B runs of a feature
-SERVER_VARIANTS: dict[str, dict[str, str]] = {
-    "ours-nometrics": {"RESTATE_DISABLE_PROMETHEUS": "true"},
-}
 # `[py.worker] processes`: partitions in that many worker processes (1 = one process)
 WORKERS_ENV = "RESTATE_PY__WORKER__PROCESSES"
+SERVER_VARIANTS: dict[str, dict[str, str]] = {
+    "ours-nometrics": {"RESTATE_DISABLE_PROMETHEUS": "true"},
+    # side by side with "ours" in one run: --servers ours-w2,ours (the ratio is w2/w1)
+    "ours-w1": {WORKERS_ENV: "1"},
+    "ours-w2": {WORKERS_ENV: "2"},
+}
 
 
 def server_env(kind: str, env: dict[str, str], workers: int | None) -> dict[str, str]:
@@ -143,13 +146,6 @@ async def _sends(host: str, port: int, scale: float, run_id: str) -> dict[str, f
     }
 
 
-def _proc_cpu_s(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    ticks = os.sysconf("SC_CLK_TCK")
-    return (int(fields[11]) + int(fields[12])) / ticks
-
-
 def _dir_bytes(path: Path) -> int:
     total = 0
     for root, _dirs, files in os.walk(path):
@@ -183,7 +179,8 @@ async def _bench_server(
         assert pid is not None
         out: dict[str, Any] = {
             "startup_s": startup_s,
-            "idle_rss_mb": rss_mb(pid),
+            # the whole process tree: a supervisor and its workers
+            "idle_rss_mb": tree_rss_mb(pid),
             "workers": None if kind == "real" else workers,
         }
         run_id = f"r{time.monotonic_ns()}"
@@ -193,8 +190,8 @@ async def _bench_server(
         for workload in workloads(scale, run_id):
             if only and not any(o in workload.name for o in only):
                 continue
-            cpu_before = _proc_cpu_s(pid)
-            endpoint_cpu_before = _proc_cpu_s(endpoint_pid)
+            cpu_before = tree_cpu_s(pid)
+            endpoint_cpu_before = tree_cpu_s(endpoint_pid)
             result: RunResult = await run_closed_loop(
                 "127.0.0.1",
                 server.ingress_port,
@@ -203,8 +200,8 @@ async def _bench_server(
                 total=workload.total,
                 deadline_s=300,
             )
-            cpu = _proc_cpu_s(pid) - cpu_before
-            endpoint_cpu = _proc_cpu_s(endpoint_pid) - endpoint_cpu_before
+            cpu = tree_cpu_s(pid) - cpu_before
+            endpoint_cpu = tree_cpu_s(endpoint_pid) - endpoint_cpu_before
             completed += result.requests
             out[workload.name] = {
                 "throughput": result.throughput,
@@ -218,7 +215,7 @@ async def _bench_server(
         if not only or any("send" in o for o in only):
             out["sends"] = await _sends("127.0.0.1", server.ingress_port, scale, run_id)
             completed += int(out["sends"]["completed"])
-        out["loaded_rss_mb"] = rss_mb(pid)
+        out["loaded_rss_mb"] = tree_rss_mb(pid)
         out["completed_invocations"] = completed
         out["disk_bytes_per_invocation"] = _dir_bytes(base_dir) / max(1, completed)
         return out

@@ -21,7 +21,6 @@ server without worker processes ignores); the real restate-server 1.7.12 runs on
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import os
 import shutil
@@ -34,6 +33,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from benchmarks.proctree import tree_cpu_s, tree_rss
 from benchmarks.run import (
     RESULTS_DIR,
     SERVICES_APP,
@@ -45,7 +45,6 @@ from benchmarks.run import (
 from tests.support.endpoints import TsEndpoint
 from tests.support.node import ensure_node_tools
 from tests.support.ports import LOOPBACK
-from tests.support.procfs import rss_mb
 from tests.support.server import RealRestateServerProcess, RestateServerProcess
 
 HERE = Path(__file__).resolve().parent
@@ -64,56 +63,6 @@ class Config:
     @property
     def label(self) -> str:
         return self.kind if self.workers is None else f"{self.kind} w{self.workers}"
-
-
-# ---- /proc: the server's process tree ---------------------------------------------------
-
-
-def _stat_fields(pid: int) -> list[str] | None:
-    """Fields of /proc/<pid>/stat after the command name (field 3 onwards), or None."""
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().rsplit(")", 1)[1].split()
-    except (FileNotFoundError, ProcessLookupError, IndexError):
-        return None
-
-
-def tree_pids(root: int) -> list[int]:
-    """``root`` and all its descendants that are alive now (root first)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if not entry.isdigit():
-            continue
-        fields = _stat_fields(int(entry))
-        if fields is not None:
-            children.setdefault(int(fields[1]), []).append(int(entry))
-    out, todo = [], [root]
-    while todo:
-        pid = todo.pop()
-        out.append(pid)
-        todo.extend(children.get(pid, []))
-    return out
-
-
-def tree_cpu_s(root: int) -> float:
-    """User + system seconds of the tree: each live process's own time plus that of its
-    children already reaped (cutime/cstime), so a worker that exits mid-run still counts."""
-    ticks = 0
-    for pid in tree_pids(root):
-        fields = _stat_fields(pid)
-        if fields is not None:
-            ticks += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
-    return ticks / os.sysconf("SC_CLK_TCK")
-
-
-def tree_rss(root: int) -> list[dict[str, Any]]:
-    """Resident memory of each process of the tree, in MiB."""
-    out = []
-    for pid in tree_pids(root):
-        with contextlib.suppress(OSError):
-            comm = Path(f"/proc/{pid}/comm").read_text().strip()
-            out.append({"pid": pid, "comm": comm, "rss_mb": rss_mb(pid)})
-    return out
 
 
 # ---- wrk ---------------------------------------------------------------------------------
@@ -341,6 +290,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=1, help="alternating rounds (medians)")
     parser.add_argument("--quick", action="store_true", help="smoke test: 2 s per server")
     parser.add_argument(
+        "--no-sync", action="store_true", help="turn fsync off on both (not headline)"
+    )
+    parser.add_argument(
         "--out",
         default=None,
         help="JSON file name (in benchmarks/results/ unless it has a directory); "
@@ -365,6 +317,8 @@ def main(argv: list[str] | None = None) -> int:
         servers = [s for s in servers if s != "real"]
     configs = _configs(servers, workers)
     env = {"RESTATE_LOG_FILTER": "warn"}
+    if args.no_sync:
+        env["RESTATE_LOG_SERVER__ROCKSDB_DISABLE_WAL_FSYNC"] = "true"
     work_dir = Path(tempfile.mkdtemp(prefix="restate-sends-wrk-"))
     endpoint = TsEndpoint(SERVICES_APP, None, None, work_dir=work_dir, tools=tools, name="wrk-ts")
     endpoint.start()
@@ -386,7 +340,12 @@ def main(argv: list[str] | None = None) -> int:
     path.parent.mkdir(parents=True, exist_ok=True)
     settings = {k: getattr(args, k) for k in ("duration", "connections", "threads", "keys")}
     payload = {
-        "settings": {**settings, "rounds": args.rounds, "request": SEND_TAIL},
+        "settings": {
+            **settings,
+            "rounds": args.rounds,
+            "request": SEND_TAIL,
+            "sync": not args.no_sync,
+        },
         "rows": rows,
         "runs": results,
         "table": table,
