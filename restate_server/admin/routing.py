@@ -41,7 +41,7 @@ MAX_API_VERSION = ApiVersion.V4
 _VERSION_PREFIX = re.compile(r"^/v(\d+)(/.*)?$")
 
 
-def _writes(request: Request) -> bool:
+def is_write(request: Request) -> bool:
     """Whether the request may change something (refused while the disk is full);
     ``POST /query`` only reads."""
     if request.method in ("GET", "HEAD", "OPTIONS"):
@@ -120,7 +120,7 @@ class Router:
 
     async def _dispatch(self, request: Request) -> Response:
         storage = getattr(self.state, "storage", None)
-        if storage is not None and storage.unavailable and _writes(request):
+        if storage is not None and storage.unavailable and is_write(request):
             raise ApiError(503, f"cannot take new work: {storage.unavailable}")
         path = request.raw_path.split("?", 1)[0]
         version = ApiVersion.UNKNOWN

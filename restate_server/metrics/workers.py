@@ -9,14 +9,13 @@ Prometheus reads as a counter reset of the sum.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Callable, Sequence
 
 import msgspec
 
 from restate_server.metrics.families import Family, merge
-from restate_server.workers.link import PeerLink
+from restate_server.workers.link import PeerLink, call_connected
 
 log = logging.getLogger(__name__)
 
@@ -32,13 +31,8 @@ class WorkerMetrics:
         self._links = links
 
     async def families(self) -> list[Family]:
-        links = [link for link in self._links() if link.connected]
-        answers = await asyncio.gather(
-            *(asyncio.wait_for(link.call(METHOD), SCRAPE_TIMEOUT_S) for link in links),
-            return_exceptions=True,
-        )
         reports = []
-        for link, answer in zip(links, answers, strict=True):
+        for link, answer in await call_connected(self._links(), METHOD, SCRAPE_TIMEOUT_S):
             if isinstance(answer, BaseException):
                 log.warning("metrics of %s missing from this scrape: %s", link.name, answer)
                 continue

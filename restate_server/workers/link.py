@@ -16,7 +16,7 @@ import contextlib
 import itertools
 import logging
 import socket
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 
 from restate_server.partition.commands import Command, Invoke
 from restate_server.partition.waiters import Waiters
@@ -220,6 +220,19 @@ def connect_unix(address: str) -> socket.socket:
         raise
     sock.setblocking(False)
     return sock
+
+
+async def call_connected(
+    links: Sequence[PeerLink], method: str, timeout_s: float, payload: bytes = b""
+) -> list[tuple[PeerLink, bytes | BaseException]]:
+    """``method`` on every connected link at once: each link's answer, or why it has
+    none (a worker that is restarting is not asked)."""
+    asked = [link for link in links if link.connected]
+    answers = await asyncio.gather(
+        *(asyncio.wait_for(link.call(method, payload), timeout_s) for link in asked),
+        return_exceptions=True,
+    )
+    return list(zip(asked, answers, strict=True))
 
 
 class RemoteError(Exception):

@@ -8,10 +8,9 @@ and one round trip per worker is cheap next to a deployment's discovery.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 
-from restate_server.workers.link import PeerLink
+from restate_server.workers.link import PeerLink, call_connected
 
 METHOD = "storage"
 ASK_TIMEOUT_S = 5.0
@@ -25,11 +24,7 @@ class WorkerStorage:
         self.unavailable: str | None = None
 
     async def refresh(self) -> None:
-        links = [link for link in self._links() if link.connected]
-        answers = await asyncio.gather(
-            *(asyncio.wait_for(link.call(METHOD), ASK_TIMEOUT_S) for link in links),
-            return_exceptions=True,
-        )
+        answers = await call_connected(self._links(), METHOD, ASK_TIMEOUT_S)
         # a worker that cannot answer is restarting: its store is no reason to refuse
-        reasons = [a.decode() for a in answers if isinstance(a, bytes) and a]
+        reasons = [a.decode() for _, a in answers if isinstance(a, bytes) and a]
         self.unavailable = reasons[0] if reasons else None

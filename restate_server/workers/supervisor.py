@@ -230,6 +230,7 @@ class Supervisor:
         """The admin API: invocation operations go to the owning worker's partition; a
         registry change is answered once every worker routes with it."""
         from restate_server.admin.app import create_admin_handler
+        from restate_server.admin.routing import is_write
         from restate_server.admin_role import admin_state, serve_node_address
         from restate_server.metrics.workers import WorkerMetrics
         from restate_server.server import http_limits_of, request_signer_of, split_address
@@ -258,7 +259,7 @@ class Supervisor:
         handler = create_admin_handler(state)
 
         async def admin(request: Request) -> Response:
-            if request.method not in ("GET", "HEAD", "OPTIONS"):
+            if is_write(request):
                 await storage.refresh()  # a write is refused while a worker's disk is full
             before = registry.version
             response = await handler(request)
