@@ -311,6 +311,7 @@ class Server:
             metrics.watch_partitions(local, table.count if role is None else len(local))
             metrics.watch_invoker_tasks(lambda: invoker.tasks.values())
             metrics.watch_pool(transport.h2_pool)
+            metrics.watch_store(store)
             metrics.histograms.start(loop)
         self.started.set()
         if role is not None:

@@ -83,6 +83,11 @@ POOL_CONNECTION_OPENED = Spec(
 POOL_STREAM_OPENED = Spec(
     "restate_connection_pool_stream_opened", "counter", "Number of opened h2 streams"
 )
+# the real server gives these two no help text (docs/metrics.md says what they hold)
+ROCKSDB_MEMTABLE_BYTES = Spec("restate_rocksdb_memory_approx_memtable_bytes", "gauge", "")
+ROCKSDB_MEMTABLE_UNFLUSHED_BYTES = Spec(
+    "restate_rocksdb_memory_approx_memtable_unflushed_bytes", "gauge", ""
+)
 
 # ---- ours
 

@@ -46,6 +46,10 @@ class PoolView(Protocol):
     def open_connections(self) -> dict[str, int]: ...
 
 
+class MemtableView(Protocol):
+    def memtable_bytes(self) -> tuple[int, int]: ...
+
+
 class NodeMetrics:
     def __init__(self) -> None:
         # every histogram of this process (one event loop), folded by one upkeep timer
@@ -104,6 +108,20 @@ class NodeMetrics:
 
     def watch_invoker_tasks(self, tasks: Callable[[], Iterable[TaskView]]) -> None:
         self.add_source(lambda now: [invocation_gauges(tasks())])
+
+    def watch_store(self, store: MemtableView) -> None:
+        """This process's store: the real server's one database of partition tables
+        is labelled ``db="db"``; the workers' stores add up under that label."""
+        labels = (("db", "db"),)
+
+        def source(now: float) -> list[Family]:
+            total, unflushed = store.memtable_bytes()
+            return [
+                family(names.ROCKSDB_MEMTABLE_BYTES, [(labels, total)]),
+                family(names.ROCKSDB_MEMTABLE_UNFLUSHED_BYTES, [(labels, unflushed)]),
+            ]
+
+        self.add_source(source)
 
     def watch_pool(self, pool: PoolView) -> None:
         def source(now: float) -> list[Family]:

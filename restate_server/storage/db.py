@@ -147,5 +147,17 @@ class Store:
                 raise StorageFull(str(exc)) from exc
             raise
 
+    def memtable_bytes(self) -> tuple[int, int]:
+        """Memory held by RocksDB's memtables: (all, not yet flushed). Bounded by the
+        write buffer size and count; it grows with every write until a flush."""
+        db = self._db
+        try:
+            return (
+                db.property_int_value("rocksdb.size-all-mem-tables") or 0,
+                db.property_int_value("rocksdb.cur-size-all-mem-tables") or 0,
+            )
+        except rocksdict.DbClosedError:  # a scrape while the server stops
+            return (0, 0)
+
     def close(self) -> None:
         self._db.close()

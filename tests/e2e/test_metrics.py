@@ -45,6 +45,8 @@ SHARED_FAMILIES = [
     "restate_num_active_partition_leaders",
     "restate_connection_pool_connection_opened",
     "restate_connection_pool_stream_opened",
+    "restate_rocksdb_memory_approx_memtable_bytes",
+    "restate_rocksdb_memory_approx_memtable_unflushed_bytes",
 ]
 
 Server = RestateServerProcess | RealRestateServerProcess

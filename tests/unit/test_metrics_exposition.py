@@ -245,6 +245,32 @@ def test_command_names_are_the_real_servers() -> None:
     assert queued == [("restate_py_partition_queued_commands", {**LABELS, "partition_id": "2"}, 3)]
 
 
+def test_store_memtables_grow_with_writes_and_read_zero_once_closed(tmp_path) -> None:
+    store = Store(str(tmp_path / "db"))
+    node = NodeMetrics()
+    node.watch_store(store)
+
+    def memtables() -> dict[str, float]:
+        parsed = _parse(node.families())
+        return {
+            name: value
+            for family_name in (
+                "restate_rocksdb_memory_approx_memtable_bytes",
+                "restate_rocksdb_memory_approx_memtable_unflushed_bytes",
+            )
+            for name, labels, value in _samples(parsed, family_name)
+            if labels.get("db") == "db"
+        }
+
+    empty = memtables()
+    store.write({b"k%05d" % i: b"v" * 300 for i in range(2000)})
+    written = memtables()
+    assert set(written) == set(empty) and len(written) == 2
+    assert all(written[name] >= empty[name] + 2000 * 300 for name in written)
+    store.close()
+    assert all(value == 0 for value in memtables().values())
+
+
 def test_commit_metrics() -> None:
     metrics = CommitMetrics()
     metrics.committed(2_000_000, 3)
