@@ -20,13 +20,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
 
 from restate_server.partition.table import PartitionTable
 from restate_server.protocol.ids import partition_key_for_key
 from restate_server.storage.stores import worker_of
 from tests.support.endpoints import PyEndpoint, TsEndpoint
-from tests.support.http import get, query_rows
+from tests.support.http import query_rows
+from tests.support.metrics import scrape_samples
 from tests.support.node import NodeTools
 from tests.support.real_cli import RealCli
 from tests.support.server import RestateServerProcess
@@ -127,9 +127,7 @@ def test_query_metrics_and_the_cli_see_every_worker(
     registry = query_rows(srv.admin_url, "SELECT COUNT(*) AS n FROM sys_service")
     assert registry[0]["n"] > 0
 
-    scrape = get(srv.node_url + "/metrics")
-    assert scrape.status == 200, scrape.text()
-    samples = [s for fam in text_string_to_metric_families(scrape.text()) for s in fam.samples]
+    samples = scrape_samples(srv.node_url)
     assert next(s.value for s in samples if s.name == "restate_num_partitions") == 24
     assert next(s.value for s in samples if s.name == "restate_num_active_partitions") == 24
     completed = sum(

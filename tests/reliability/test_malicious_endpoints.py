@@ -34,6 +34,7 @@ from tests.reliability.malicious_endpoint import (
 )
 from tests.support.endpoints import PyEndpoint
 from tests.support.http import query_rows, request
+from tests.support.metrics import scrape_samples
 from tests.support.procfs import anon_rss_mb, file_rss_mb, rss_mb
 from tests.support.server import RealRestateServerProcess, RestateServerProcess
 
@@ -164,12 +165,8 @@ def _kill(srv: Server, invocation_id: str) -> None:
 def _memtables_mb(srv: Server) -> float:
     """What the server's RocksDB memtables hold (its ``/metrics``): writes land there
     until a flush, up to the write buffer size: growth there is bounded by design."""
-    resp = request("GET", srv.node_url + "/metrics")
-    assert resp.status == 200, resp.text()
-    total = 0.0
-    for line in resp.text().splitlines():
-        if line.startswith("restate_rocksdb_memory_approx_memtable_bytes{"):
-            total += float(line.rsplit(" ", 1)[1])
+    name = "restate_rocksdb_memory_approx_memtable_bytes"
+    total = sum(s.value for s in scrape_samples(srv.node_url) if s.name == name)
     return total / (1024 * 1024)
 
 

@@ -4,12 +4,12 @@ always in request order on a connection, with a fake transport (no sockets)."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import weakref
 from typing import Any
 
 from restate_server.http2.frames import PREFACE
 from restate_server.http_server import Deferred, Request, Response, _HttpProtocol
+from tests.support.collector import collector_off
 from tests.unit.http_fakes import FakeTransport
 
 
@@ -138,23 +138,9 @@ async def test_expect_100_continue_gets_the_interim_answer() -> None:
     assert transport.chunks[1].startswith(b"HTTP/1.1 200 OK")
 
 
-class _CollectorOff:
-    """Only reference counting frees objects inside: what survives here is kept by a
-    cycle, which the server's rarely-running collector (gc_tuning) frees minutes later."""
-
-    def __enter__(self) -> None:
-        self._was_enabled = gc.isenabled()
-        gc.collect()
-        gc.disable()
-
-    def __exit__(self, *exc: object) -> None:
-        if self._was_enabled:
-            gc.enable()
-
-
 async def test_a_closed_connection_is_freed_without_the_collector() -> None:
     app = _App()
-    with _CollectorOff():
+    with collector_off():
         protocol, transport = _connect(app)
         protocol.data_received(_get("/now1") + _get("/now2"))
         assert transport.statuses() == [b"HTTP/1.1 200 OK|now1", b"HTTP/1.1 200 OK|now2"]
@@ -166,7 +152,7 @@ async def test_a_closed_connection_is_freed_without_the_collector() -> None:
 
 async def test_a_connection_handed_over_to_http2_is_freed_without_the_collector() -> None:
     app = _App()
-    with _CollectorOff():
+    with collector_off():
         protocol, transport = _connect(app)
         protocol.data_received(PREFACE)
         assert transport.protocol is not protocol

@@ -5,7 +5,6 @@ every greet left its task, attempt, stream and futures in one)."""
 from __future__ import annotations
 
 import asyncio
-import gc
 import weakref
 from collections.abc import Iterator
 from typing import Any
@@ -14,6 +13,7 @@ import pytest
 
 from restate_server.invoker import invocation_task
 from restate_server.invoker.attempt import ENDED
+from tests.support.collector import collector_off
 from tests.unit.test_invoker_drain import FakeStream, _action, _invoker
 
 
@@ -31,12 +31,8 @@ class FakeAttempt:
 
 @pytest.fixture
 def no_collector() -> Iterator[None]:
-    gc.collect()
-    gc.disable()
-    try:
+    with collector_off():
         yield
-    finally:
-        gc.enable()
 
 
 async def test_a_finished_task_and_its_attempt_are_freed_at_once(

@@ -37,6 +37,7 @@ from restate_server.server import invoker_options
 from restate_server.storage.committer import Committer
 from restate_server.storage.db import Store
 from restate_server.storage.records import JournalEntry, Target
+from tests.support.collector import collector_off
 
 MIB = 1024 * 1024
 CT = "application/vnd.restate.invocation.v6"
@@ -411,19 +412,17 @@ async def test_an_attempt_that_failed_is_freed_at_once(cause: str) -> None:
         return False
 
     task._backoff = backoff  # type: ignore[method-assign]
-    gc.collect()
-    gc.disable()
-    try:
+    with collector_off():
         await task._run()
         assert task.last_failure is not None and task.last_failure.code in (500, 571)
         finished = weakref.ref(task)
         del task, stream
         assert finished() is None, "the task was kept alive by a reference cycle"
         gc.set_debug(gc.DEBUG_SAVEALL)
-        gc.collect()
-        cyclic = {type(o).__name__ for o in gc.garbage}
-        assert not cyclic & {"H2Stream", "H2StreamReset", "Attempt", "AttemptError"}, cyclic
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-        gc.enable()
+        try:
+            gc.collect()
+            cyclic = {type(o).__name__ for o in gc.garbage}
+            assert not cyclic & {"H2Stream", "H2StreamReset", "Attempt", "AttemptError"}, cyclic
+        finally:
+            gc.set_debug(0)
+            gc.garbage.clear()
