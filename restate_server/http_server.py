@@ -83,7 +83,9 @@ class _HttpProtocol(asyncio.Protocol):
         self._parser = httptools.HttpRequestParser(self)
         self._url = b""
         self._headers: list[tuple[bytes, bytes]] = []
-        self._measure_head = False  # the chunk that began the head was a big one
+        # the head is measured when it completes: it began in a chunk bigger than the
+        # limit or spans chunks (a head inside one chunk under the limit cannot pass it)
+        self._measure_head = False
         self._body: list[bytes] = []
         self._body_size = 0
         # entries: (request, keep-alive) or a refusal answered after what came before
@@ -95,8 +97,9 @@ class _HttpProtocol(asyncio.Protocol):
         self._phase_since = 0.0  # when the head or body began (monotonic)
         self._last_read = 0.0
         self._last_answer = 0.0
-        self._head_unmeasured = False  # the head began inside the last chunk
-        self._head_read = 0  # bytes of the chunks read whole while in the head
+        self._chunk_size = 0  # of the chunk being fed to the parser
+        self._head_began_in_chunk = False  # a head began inside the chunk being fed
+        self._head_read = 0  # bytes of the chunks that lay wholly inside the head
         self._completed_in_chunk = 0
         # the first bytes read, while they may still be the HTTP/2 preface
         self._sniffed: bytes | None = b""
@@ -135,20 +138,20 @@ class _HttpProtocol(asyncio.Protocol):
         if phase == _IDLE:
             if not data.isascii():
                 data = encode_raw_target(data)
-            # a head that fits in one chunk is measured when it completes
-            self._measure_head = len(data) > self._limits.max_head_bytes
         elif phase == _HEAD:
-            # the whole chunk belongs to a head that began earlier: bound it before the
-            # parser buffers it (it keeps a header's value until the header ends)
-            if not self._head_unmeasured:
-                self._head_read += len(data)
-            self._head_unmeasured = False
-            if self._head_read > self._limits.max_head_bytes:
-                self._refuse(too_large_head(), "parse-too-large")
-                return
+            self._measure_head = True  # the head spans chunks
+        self._chunk_size = len(data)
+        self._head_began_in_chunk = False
         self._completed_in_chunk = 0
         try:
             self._parser.feed_data(data)
+            if self._phase == _HEAD and not self._head_began_in_chunk:
+                # the whole chunk lay inside a head that began earlier and goes on: bound
+                # the head while it arrives, as the parser keeps a header's value until
+                # the header ends (it holds at most the limit and one chunk)
+                self._head_read += len(data)
+                if self._head_read > self._limits.max_head_bytes:
+                    self._refuse(too_large_head(), "parse-too-large")
         except _Refused as refused:
             self._refuse(refused.response, "parse-too-large")
         except httptools.HttpParserUpgrade:
@@ -211,9 +214,8 @@ class _HttpProtocol(asyncio.Protocol):
         self._body_size = 0
         self._phase = _HEAD
         self._phase_since = self._last_read
-        # the rest of this chunk is not counted against the head limit (the callbacks
-        # count what they see); the next chunks are, whole
-        self._head_unmeasured = True
+        self._head_began_in_chunk = True
+        self._measure_head = self._chunk_size > self._limits.max_head_bytes
 
     def on_url(self, url: bytes) -> None:
         self._url += url
@@ -233,7 +235,7 @@ class _HttpProtocol(asyncio.Protocol):
         if self._parser.get_http_version() not in _HTTP1_VERSIONS:
             # "HTTP/2.0" on a request line is no HTTP/2 (that starts with the preface)
             raise _Refused(bad_request("bad request: unsupported HTTP version"))
-        if self._measure_head or self._head_read:
+        if self._measure_head:
             size = len(self._url) + sum(len(name) + len(value) + 4 for name, value in headers)
             if size > limits.max_head_bytes:
                 raise _Refused(too_large_head())

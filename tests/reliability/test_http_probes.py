@@ -168,13 +168,16 @@ def test_unknown_methods_and_long_paths(pair: dict[str, Server]) -> None:
 
 def test_nothing_is_written_for_refused_requests(pair: dict[str, Server]) -> None:
     srv = pair["ours"]
+    big_header = _post("/Counter/r/add", b"1", "x-big: " + "a" * (100 * 1024))
     refused = [
-        _post("/Counter/r/add", b"1", *[f"x-h{i}: v" for i in range(200)]),
-        _post("/Counter/r/add", b"1", "x-big: " + "a" * (100 * 1024)),
-        b"POST /Counter/r/add HTTP/1.1\r\nhost: x\r\ncontent-length: 104857600\r\n\r\n1",
+        [_post("/Counter/r/add", b"1", *[f"x-h{i}: v" for i in range(200)])],
+        [big_header],
+        # a head that begins in a small read and ends in the next one (once let through)
+        [big_header[:64], big_header[64:]],
+        [b"POST /Counter/r/add HTTP/1.1\r\nhost: x\r\ncontent-length: 104857600\r\n\r\n1"],
     ]
-    for probe in refused:
-        done = exchange(srv.ingress_port, probe)
+    for chunks in refused:
+        done = exchange(srv.ingress_port, *chunks, pause=0.05)
         assert done.statuses[0] in (413, 431), done.received[:200]
     assert counter_value(srv, "r") == 0
     body = json.dumps({"query": "SELECT COUNT(*) AS n FROM sys_invocation"}).encode()

@@ -69,7 +69,8 @@ async def test_too_many_headers_431() -> None:
 
 async def test_a_huge_header_is_refused_before_it_is_buffered() -> None:
     """Sent in pieces, it is refused once the head's bytes pass the limit: the rest is
-    never fed to the parser (which would keep the whole value)."""
+    never fed to the parser (which would keep the whole value), so it holds at most the
+    limit and one chunk."""
     protocol, transport, _ = _connect()
     protocol.data_received(b"GET /now HTTP/1.1\r\nx-big: ")
     fed = 0
@@ -77,7 +78,7 @@ async def test_a_huge_header_is_refused_before_it_is_buffered() -> None:
         protocol.data_received(b"a" * 512)
         fed += 1
     assert transport.status_lines == [b"HTTP/1.1 431 Request Header Fields Too Large"]
-    # the chunk that passed the limit was not fed
+    # refused on the chunk that passed the limit
     assert (fed - 1) * 512 <= LIMITS.max_head_bytes + 512
 
 
@@ -140,6 +141,60 @@ async def test_a_big_head_in_one_chunk_431() -> None:
     protocol, transport, _ = _connect()
     protocol.data_received(b"GET /now HTTP/1.1\r\nx-big: " + b"a" * 5000 + b"\r\n\r\n")
     assert transport.status_lines == [b"HTTP/1.1 431 Request Header Fields Too Large"]
+
+
+async def test_a_big_head_in_two_chunks_431() -> None:
+    """A head that begins in a small chunk and ends in the next one is measured too (the
+    second chunk used to go uncounted, so a 100 KiB header sent in two reads ran)."""
+    splits = [
+        (b"GET /now HTTP/1.1\r\nx-big: ", b"a" * 5000 + b"\r\n\r\n"),
+        (b"GET /now HTTP/1.1", b"\r\nx-big: " + b"a" * 2500 + b"\r\n\r\n"),
+    ]
+    for first, rest in splits:
+        protocol, transport, app = _connect()
+        protocol.data_received(first)
+        protocol.data_received(rest)
+        assert transport.status_lines == [b"HTTP/1.1 431 Request Header Fields Too Large"]
+        assert app.requests == []
+
+
+async def test_a_big_head_in_three_chunks_431() -> None:
+    protocol, transport, app = _connect()
+    protocol.data_received(b"GET /now HTTP/1.1\r\nx-big: ")
+    protocol.data_received(b"a" * 1200)
+    protocol.data_received(b"a" * 1200 + b"\r\n\r\n")
+    assert transport.status_lines == [b"HTTP/1.1 431 Request Header Fields Too Large"]
+    assert app.requests == []
+
+
+async def test_too_many_headers_in_pieces_431() -> None:
+    headers = "".join(f"x-h{i}: v\r\n" for i in range(11)).encode()
+    whole = b"GET /now HTTP/1.1\r\n" + headers + b"\r\n"
+    for size in (1, 7, 40):
+        protocol, transport, app = _connect()
+        for at in range(0, len(whole), size):
+            protocol.data_received(whole[at : at + size])
+        assert transport.status_lines == [b"HTTP/1.1 431 Request Header Fields Too Large"]
+        assert app.requests == []
+
+
+async def test_a_head_under_the_limit_ending_in_a_chunk_with_its_body_passes() -> None:
+    """The chunk that ends a head may carry the body: its bytes do not count as head."""
+    protocol, transport, app = _connect()
+    head = b"POST /now HTTP/1.1\r\ncontent-length: 1000\r\nx-pad: " + b"p" * 1500 + b"\r\n\r\n"
+    protocol.data_received(head[:20])
+    protocol.data_received(head[20:] + b"b" * 1000)
+    assert transport.status_lines == [b"HTTP/1.1 200 OK"]
+    assert app.requests[0].body == b"b" * 1000
+
+
+async def test_a_head_over_many_small_chunks_under_the_limit_passes() -> None:
+    protocol, transport, app = _connect()
+    head = b"GET /now HTTP/1.1\r\nx-pad: " + b"p" * 1900 + b"\r\n\r\n"
+    for at in range(0, len(head), 100):
+        protocol.data_received(head[at : at + 100])
+    assert transport.status_lines == [b"HTTP/1.1 200 OK"]
+    assert app.requests[0].headers["x-pad"] == "p" * 1900
 
 
 async def test_pipelined_small_requests_in_one_big_chunk_pass() -> None:
