@@ -4,6 +4,7 @@
     .venv/bin/python -m benchmarks.sends_wrk --servers ours,real --workers 1,2,4,8 \\
         --duration 10 --connections 64 --keys 1000
     .venv/bin/python -m benchmarks.sends_wrk --quick               # 2 s each: checks it runs
+    .venv/bin/python -m benchmarks.sends_wrk --independent 2       # + 2 separate servers
 
 Every request is ``POST /Counter/<key>/add/send?delay=1h`` over 1,000 keys
 (``wrk/send_delay.lua``). Accepting one is the server's own work: ingress, the partition
@@ -16,6 +17,9 @@ server's whole process tree from /proc, so a supervisor with worker children cou
 full), wrk's own CPU, resident memory of each process in the tree, and base-dir bytes per
 accepted send. Ours runs once per worker count (``RESTATE_PY__WORKER__PROCESSES``, which a
 server without worker processes ignores); the real restate-server 1.7.12 runs once.
+``--independent N`` adds N single-process servers of ours side by side, each with its
+own data and one wrk with 1/N of the connections: nothing is forwarded between them, so
+their sum is what N workers could reach on this machine if forwarding cost nothing.
 """
 
 from __future__ import annotations
@@ -59,63 +63,105 @@ WRK_GRACE_S = 30
 class Config:
     kind: str  # "ours" (or a variant of it) or "real"
     workers: int | None  # None for real
+    # independent servers side by side, each with its own data and a share of the
+    # connections: no request crosses between them, so N single processes bound what N
+    # workers could reach on this machine if forwarding cost nothing
+    copies: int = 1
 
     @property
     def label(self) -> str:
-        return self.kind if self.workers is None else f"{self.kind} w{self.workers}"
+        one = self.kind if self.workers is None else f"{self.kind} w{self.workers}"
+        return one if self.copies == 1 else f"{self.copies} x {one}"
 
 
 # ---- wrk ---------------------------------------------------------------------------------
 
 
+class WrkRun:
+    """One bounded wrk process under way; ``finish`` waits for it and reads its summary."""
+
+    def __init__(
+        self, port: int, duration_s: int, connections: int, threads: int, keys: int, prefix: str
+    ) -> None:
+        argv = [
+            "wrk",
+            f"-t{threads}",
+            f"-c{connections}",
+            f"-d{duration_s}s",
+            "--timeout",
+            "10s",
+            "-s",
+            str(LUA_SCRIPT),
+            f"http://{LOOPBACK}:{port}",
+            "--",
+            str(keys),
+            prefix,
+            str(threads),
+            SEND_TAIL,
+            "1",
+        ]
+        self._out = tempfile.TemporaryFile("w+")  # noqa: SIM115 - closed by finish()
+        self._proc = subprocess.Popen(argv, stdout=self._out, stderr=subprocess.STDOUT)
+        self._deadline = time.monotonic() + duration_s + WRK_GRACE_S
+
+    def finish(self) -> dict[str, Any]:
+        """wrk's summary (from the Lua ``done``) plus wrk's own CPU."""
+        proc, out = self._proc, self._out
+        try:
+            usage = None
+            while usage is None:
+                pid, status, usage_now = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    usage = usage_now
+                    proc.returncode = os.waitstatus_to_exitcode(status)
+                elif time.monotonic() > self._deadline:
+                    proc.kill()
+                    proc.wait()
+                    raise RuntimeError(f"wrk still running {WRK_GRACE_S} s after -d; killed")
+                else:
+                    time.sleep(0.05)
+            out.seek(0)
+            text = out.read()
+        finally:
+            out.close()
+        if proc.returncode != 0:
+            raise RuntimeError(f"wrk exited with {proc.returncode}:\n{text}")
+        line = next((ln for ln in text.splitlines() if ln.startswith("WRK_JSON ")), None)
+        if line is None:
+            raise RuntimeError(f"no WRK_JSON line in wrk's output:\n{text}")
+        result: dict[str, Any] = json.loads(line.removeprefix("WRK_JSON "))
+        result["wrk_cpu_s"] = usage.ru_utime + usage.ru_stime
+        # wrk counts answers with status >= 400 as errors; the others are 202 Accepted
+        result["accepted"] = result["requests"] - result["errors"]["status"]
+        return result
+
+
 def run_wrk(
-    port: int, duration_s: int, connections: int, threads: int, keys: int, prefix: str
+    ports: list[int], duration_s: int, connections: int, threads: int, keys: int, prefix: str
 ) -> dict[str, Any]:
-    """One bounded wrk run; its summary (from the Lua ``done``) plus wrk's own CPU."""
-    argv = [
-        "wrk",
-        f"-t{threads}",
-        f"-c{connections}",
-        f"-d{duration_s}s",
-        "--timeout",
-        "10s",
-        "-s",
-        str(LUA_SCRIPT),
-        f"http://{LOOPBACK}:{port}",
-        "--",
-        str(keys),
-        prefix,
-        str(threads),
-        SEND_TAIL,
-        "1",
+    """One wrk per port at once, the connections shared out; their summaries added up
+    (latency percentiles: the highest of them)."""
+    share = max(threads, connections // len(ports))
+    runs = [
+        WrkRun(port, duration_s, share, threads, keys, f"{prefix}p{i}")
+        for i, port in enumerate(ports)
     ]
-    with tempfile.TemporaryFile("w+") as out:
-        proc = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + duration_s + WRK_GRACE_S
-        usage = None
-        while usage is None:
-            pid, status, usage_now = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                usage = usage_now
-                proc.returncode = os.waitstatus_to_exitcode(status)
-            elif time.monotonic() > deadline:
-                proc.kill()
-                proc.wait()
-                raise RuntimeError(f"wrk still running {WRK_GRACE_S} s after -d; killed")
-            else:
-                time.sleep(0.05)
-        out.seek(0)
-        text = out.read()
-    if proc.returncode != 0:
-        raise RuntimeError(f"wrk exited with {proc.returncode}:\n{text}")
-    line = next((ln for ln in text.splitlines() if ln.startswith("WRK_JSON ")), None)
-    if line is None:
-        raise RuntimeError(f"no WRK_JSON line in wrk's output:\n{text}")
-    result: dict[str, Any] = json.loads(line.removeprefix("WRK_JSON "))
-    result["wrk_cpu_s"] = usage.ru_utime + usage.ru_stime
-    # wrk counts answers with status >= 400 as errors; the others are 202 Accepted
-    result["accepted"] = result["requests"] - result["errors"]["status"]
-    return result
+    results = [run.finish() for run in runs]
+    if len(results) == 1:
+        return results[0]
+    total: dict[str, Any] = {
+        "requests": sum(r["requests"] for r in results),
+        "duration_us": max(r["duration_us"] for r in results),
+        "bytes": sum(r["bytes"] for r in results),
+        "errors": {k: sum(r["errors"][k] for r in results) for k in results[0]["errors"]},
+        "latency_us": {
+            k: max(r["latency_us"][k] for r in results) for k in results[0]["latency_us"]
+        },
+        "wrk_cpu_s": sum(r["wrk_cpu_s"] for r in results),
+        "accepted": sum(r["accepted"] for r in results),
+        "copies": results,
+    }
+    return total
 
 
 # ---- one server --------------------------------------------------------------------------
@@ -128,53 +174,60 @@ def bench_one(
     args: argparse.Namespace,
     env: dict[str, str],
 ) -> dict[str, Any]:
-    base_dir = work_dir / f"{config.label.replace(' ', '-')}-{time.monotonic_ns()}"
+    slug = config.label.replace(" ", "-")
+    stamp = time.monotonic_ns()
+    base_dirs = [work_dir / f"{slug}-{stamp}-{i}" for i in range(config.copies)]
     cls = RealRestateServerProcess if config.kind == "real" else RestateServerProcess
-    server = cls(
-        base_dir,
-        work_dir,
-        env=server_env(config.kind, env, config.workers),
-        name=f"wrk-{config.label.replace(' ', '-')}",
-    )
-    server.start()
+    servers = [
+        cls(
+            base_dir,
+            work_dir,
+            env=server_env(config.kind, env, config.workers),
+            name=f"wrk-{slug}-{i}",
+        )
+        for i, base_dir in enumerate(base_dirs)
+    ]
     try:
-        reg = server.register(endpoint.url)
-        if reg.status not in (200, 201):
-            raise RuntimeError(f"registration failed: {reg.status} {reg.text()}")
-        pid = server.process.pid
+        for server in servers:
+            server.start()
         endpoint_pid = endpoint.process.pid
-        assert pid is not None and endpoint_pid is not None
-        run_id = f"r{time.monotonic_ns()}"
-        probe = server.call(f"/Counter/{run_id}-probe/{SEND_TAIL}", 1)
-        if probe.status != 202:
-            raise RuntimeError(f"a delayed send was answered {probe.status}: {probe.text()}")
-        idle_rss = tree_rss(pid)
-        idle_disk = _dir_bytes(base_dir)
-        warmup = run_wrk(
-            server.ingress_port, WARMUP_S, args.connections, args.threads, args.keys, run_id + "w"
-        )
-        cpu_before = tree_cpu_s(pid)
+        pids = [server.process.pid for server in servers]
+        assert endpoint_pid is not None and all(pid is not None for pid in pids)
+        run_id = f"r{stamp}"
+        for server in servers:
+            reg = server.register(endpoint.url)
+            if reg.status not in (200, 201):
+                raise RuntimeError(f"registration failed: {reg.status} {reg.text()}")
+            probe = server.call(f"/Counter/{run_id}-probe/{SEND_TAIL}", 1)
+            if probe.status != 202:
+                raise RuntimeError(f"a delayed send was answered {probe.status}: {probe.text()}")
+        idle_rss = [p for pid in pids for p in tree_rss(pid)]
+        idle_disk = sum(_dir_bytes(base_dir) for base_dir in base_dirs)
+        ports = [server.ingress_port for server in servers]
+        warmup = run_wrk(ports, WARMUP_S, args.connections, args.threads, args.keys, run_id + "w")
+        cpu_before = sum(tree_cpu_s(pid) for pid in pids)
         endpoint_before = tree_cpu_s(endpoint_pid)
-        result = run_wrk(
-            server.ingress_port, args.duration, args.connections, args.threads, args.keys, run_id
-        )
-        cpu_s = tree_cpu_s(pid) - cpu_before
+        result = run_wrk(ports, args.duration, args.connections, args.threads, args.keys, run_id)
+        cpu_s = sum(tree_cpu_s(pid) for pid in pids) - cpu_before
         endpoint_cpu_s = tree_cpu_s(endpoint_pid) - endpoint_before
         time.sleep(0.5)  # let the sends wrk left in flight at its deadline be committed
-        loaded_rss = tree_rss(pid)
-        # every send this server accepted: probe, warm-up and run (in-flight ones at wrk's
-        # deadline are not counted, at most one per connection)
-        accepted = 1 + warmup["accepted"] + result["accepted"]
-        disk = _dir_bytes(base_dir)
+        loaded_rss = [p for pid in pids for p in tree_rss(pid)]
+        # every send accepted: probes, warm-up and run (in-flight ones at wrk's deadline
+        # are not counted, at most one per connection)
+        accepted = len(servers) + warmup["accepted"] + result["accepted"]
+        disk = sum(_dir_bytes(base_dir) for base_dir in base_dirs)
     finally:
-        server.stop()
-    disk_stopped = _dir_bytes(base_dir)
-    shutil.rmtree(base_dir, ignore_errors=True)
+        for server in servers:
+            server.stop()
+    disk_stopped = sum(_dir_bytes(base_dir) for base_dir in base_dirs)
+    for base_dir in base_dirs:
+        shutil.rmtree(base_dir, ignore_errors=True)
     seconds = result["duration_us"] / 1e6
     lat = result["latency_us"]
     return {
         "server": config.kind,
         "workers": config.workers,
+        "copies": config.copies,
         "sends_per_s": result["accepted"] / seconds,
         "p50_ms": lat["p50"] / 1000,
         "p90_ms": lat["p90"] / 1000,
@@ -243,7 +296,7 @@ def format_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
     widths = [max(len(h), 9) for h, _, _ in COLUMNS]
     lines = [
         head,
-        f"{'server':12} "
+        f"{'server':16} "
         + " ".join(f"{h:>{w}}" for (h, _, _), w in zip(COLUMNS, widths, strict=True))
         + "  RSS MB per process",
     ]
@@ -254,7 +307,7 @@ def format_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
             value = row[key]
             cells.append(f"{'-' if value != value else fmt.format(value):>{width}}")
         rss = " + ".join(f"{v:.0f}" for v in row["rss_mb"])
-        lines.append(f"{row['config']:12} " + " ".join(cells) + f"  {rss}")
+        lines.append(f"{row['config']:16} " + " ".join(cells) + f"  {rss}")
     lines.append(
         "CPU: user+system of the server's process tree per accepted send; cores: CPU s per s;"
         " disk: base dir after the run / sends it accepted"
@@ -265,13 +318,15 @@ def format_table(rows: list[dict[str, Any]], args: argparse.Namespace) -> str:
 # ---- main --------------------------------------------------------------------------------
 
 
-def _configs(servers: list[str], workers: list[int]) -> list[Config]:
+def _configs(servers: list[str], workers: list[int], copies: list[int]) -> list[Config]:
     configs = []
     for kind in servers:
         if kind == "real":
             configs.append(Config("real", None))
         else:
             configs.extend(Config(kind, n) for n in workers)
+    # the bound: independent single-process servers of ours, no request forwarded
+    configs.extend(Config("ours", 1, n) for n in copies)
     return configs
 
 
@@ -282,6 +337,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--servers", default="ours,real", help="comma list: ours, real")
     parser.add_argument(
         "--workers", default="1,2", help=f"comma list of worker counts for ours ({WORKERS_ENV})"
+    )
+    parser.add_argument(
+        "--independent",
+        default="",
+        help="comma list of counts: that many independent single-process servers side by "
+        "side, one wrk each with its share of the connections (the bound for as many "
+        "workers with forwarding free), e.g. 2",
     )
     parser.add_argument("--duration", type=int, default=10, help="seconds of wrk per server")
     parser.add_argument("--connections", type=int, default=64, help="wrk -c")
@@ -303,10 +365,13 @@ def main(argv: list[str] | None = None) -> int:
         args.duration, args.rounds = 2, 1
     workers = [int(w) for w in args.workers.split(",") if w.strip()]
     servers = [s.strip() for s in args.servers.split(",") if s.strip()]
+    copies = [int(n) for n in args.independent.split(",") if n.strip()]
     if args.duration < 1 or args.keys < 1 or args.connections < args.threads or not workers:
         parser.error("need --duration >= 1, --keys >= 1, --connections >= --threads, --workers")
     if any(w < 1 for w in workers):
         parser.error("--workers: counts of 1 or more")
+    if any(n < 2 or args.connections < n * args.threads for n in copies):
+        parser.error("--independent: counts of 2 or more, each copy with >= --threads connections")
     if shutil.which("wrk") is None:
         print("wrk not found on PATH: apt-get install -y wrk", file=sys.stderr)
         return 2
@@ -315,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
     if "real" in servers and not tools.restate_server.exists():
         print("real restate-server not installed; measuring ours only", file=sys.stderr)
         servers = [s for s in servers if s != "real"]
-    configs = _configs(servers, workers)
+    configs = _configs(servers, workers, copies)
     env = {"RESTATE_LOG_FILTER": "warn"}
     if args.no_sync:
         env["RESTATE_LOG_SERVER__ROCKSDB_DISABLE_WAL_FSYNC"] = "true"
