@@ -2,6 +2,7 @@
 # Set up everything the test suite needs on a fresh machine, then run it.
 #   - a virtualenv in .venv with the project and its test dependencies
 #   - Node 22, the TypeScript SDK, the real restate-server and CLI under .tools/node
+#   - nats-server (Debian's package) for the cluster tests
 # Extra arguments are passed to pytest (e.g. scripts/test.sh tests/unit -x).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -14,6 +15,14 @@ fi
 .venv/bin/python -m pip install --quiet -e '.[test]'
 
 scripts/install-test-deps.sh
+# the cluster tests' engine: a three-server NATS JetStream on loopback (Debian's 2.9)
+if ! command -v nats-server > /dev/null; then
+    if [ "$(id -u)" = 0 ]; then
+        apt-get install -y -qq nats-server > /dev/null || { apt-get update -qq && apt-get install -y -qq nats-server > /dev/null; }
+    else
+        sudo apt-get install -y -qq nats-server > /dev/null
+    fi
+fi
 # bytecode once, not in every server and endpoint process the tests start
 .venv/bin/python -m compileall -q restate_server restate_sdk tests examples > /dev/null
 

@@ -1,0 +1,84 @@
+"""The connection to the engine (NATS JetStream) and the objects a cluster keeps in it.
+
+``Engine.connect`` reaches any of the engine's servers (the client fails over between
+them by itself) and ``ensure_layout`` creates, if they are missing, the log stream and
+the key-value buckets of ``docs/cluster.md``, every one replicated ``replicas`` times.
+Creating them is idempotent, so every node does it at start and the first one wins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import DiscardPolicy, StorageType, StreamConfig
+from nats.js.errors import BadRequestError
+from nats.js.kv import KeyValue
+
+from restate_server.cluster.names import EngineNames
+
+# a publish waits this long for the engine's ack before the client asks again (the
+# stream may be electing a new leader after one of its servers died)
+PUBLISH_TIMEOUT_S = 2.0
+# a retried publish with the same id within this window is recognised as a duplicate
+DUPLICATE_WINDOW_S = 120.0
+
+
+@dataclass
+class Engine:
+    nc: Client
+    js: JetStreamContext
+    names: EngineNames
+
+    @classmethod
+    async def connect(cls, servers: Sequence[str], cluster_name: str, name: str) -> Engine:
+        nc = await nats.connect(
+            servers=list(servers),
+            name=name,
+            max_reconnect_attempts=-1,  # keep trying: the engine outlives any one server
+            reconnect_time_wait=0.2,
+            connect_timeout=2,
+        )
+        return cls(nc, nc.jetstream(timeout=PUBLISH_TIMEOUT_S), EngineNames(cluster_name))
+
+    async def close(self) -> None:
+        await self.nc.close()
+
+    async def ensure_layout(self, replicas: int, lease_ttl_s: float) -> Layout:
+        names = self.names
+        config = StreamConfig(
+            name=names.log_stream,
+            subjects=[names.log_subjects],
+            storage=StorageType.FILE,
+            num_replicas=replicas,
+            discard=DiscardPolicy.NEW,  # a full stream refuses appends, never drops records
+            duplicate_window=DUPLICATE_WINDOW_S,
+            allow_direct=True,
+        )
+        try:
+            await self.js.add_stream(config)
+        except BadRequestError as exc:
+            # 10058: a stream of that name exists with another configuration (another
+            # node created it first, or an older version did): use it as it is
+            if exc.err_code != 10058:
+                raise
+        leases = await self.js.create_key_value(
+            bucket=names.leases_bucket, history=1, ttl=lease_ttl_s, replicas=replicas
+        )
+        nodes = await self.js.create_key_value(
+            bucket=names.nodes_bucket, history=1, replicas=replicas
+        )
+        registry = await self.js.create_key_value(
+            bucket=names.registry_bucket, history=1, replicas=replicas
+        )
+        return Layout(leases, nodes, registry)
+
+
+@dataclass
+class Layout:
+    leases: KeyValue
+    nodes: KeyValue
+    registry: KeyValue

@@ -1,0 +1,54 @@
+"""What a cluster's objects are called in the engine.
+
+Every name carries the cluster name, so that several clusters can share one engine.
+JetStream names allow letters, digits, ``-`` and ``_``; other characters of a cluster
+name become ``_``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+
+
+@dataclass(frozen=True)
+class EngineNames:
+    cluster_name: str
+
+    @property
+    def _safe(self) -> str:
+        return _UNSAFE.sub("_", self.cluster_name)
+
+    @property
+    def log_stream(self) -> str:
+        """The stream holding every partition's log, a subject per partition."""
+        return f"restate_{self._safe}_log"
+
+    @property
+    def log_subjects(self) -> str:
+        return f"restate.{self._safe}.p.*"
+
+    def partition_subject(self, partition_id: int) -> str:
+        return f"restate.{self._safe}.p.{partition_id}"
+
+    @property
+    def leases_bucket(self) -> str:
+        return f"restate_{self._safe}_leases"
+
+    @property
+    def nodes_bucket(self) -> str:
+        return f"restate_{self._safe}_nodes"
+
+    @property
+    def registry_bucket(self) -> str:
+        return f"restate_{self._safe}_registry"
+
+    @property
+    def snapshots_bucket(self) -> str:
+        return f"restate_{self._safe}_snapshots"
+
+
+def lease_key(partition_id: int) -> str:
+    return f"p{partition_id}"

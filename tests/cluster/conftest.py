@@ -1,0 +1,35 @@
+"""A three-server JetStream cluster on loopback for the cluster tests (one per module)."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from restate_server.cluster.engine import Engine
+from tests.support.jetstream import JetStreamCluster, nats_server_path
+
+_cluster_names = itertools.count(1)
+
+
+@pytest.fixture(scope="module")
+def jetstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JetStreamCluster]:
+    if nats_server_path() is None:
+        pytest.fail("nats-server is not installed (apt-get install -y nats-server)")
+    cluster = JetStreamCluster(Path(tmp_path_factory.mktemp("jetstream")))
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+async def engine(jetstream: JetStreamCluster) -> AsyncIterator[Engine]:
+    """A connection to the engine under a cluster name of its own (fresh objects)."""
+    connected = await Engine.connect(jetstream.urls, f"t{next(_cluster_names)}", "test")
+    try:
+        yield connected
+    finally:
+        await connected.close()
