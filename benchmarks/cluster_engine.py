@@ -42,6 +42,7 @@ import argparse
 import asyncio
 import base64
 import contextlib
+import functools
 import importlib.metadata
 import json
 import os
@@ -93,7 +94,7 @@ def free_ports(count: int) -> list[int]:
             sock.close()
 
 
-def summary(latencies: list[float], elapsed: float) -> dict[str, float | int]:
+def summary(latencies: list[float], elapsed: float) -> dict[str, Any]:
     ordered = sorted(latencies)
     if not ordered:
         return {"n": 0, "ops_per_s": 0.0, "p50_ms": float("nan"), "p99_ms": float("nan")}
@@ -272,7 +273,7 @@ class JetStream(Engine):
             self.procs.start(i)
         async with aiohttp.ClientSession() as http:
             for i in range(3):
-                await wait_until(lambda i=i: self._healthy(http, i), f"n{i} healthz")
+                await wait_until(functools.partial(self._healthy, http, i), f"n{i} healthz")
         self.nc = await nats.connect(
             servers=[f"nats://{HOST}:{p}" for p in self.client_ports],
             dont_randomize=True,  # the client sits on n0, as etcd's does on its member 0
@@ -429,7 +430,7 @@ class Etcd(Engine):
         # one pooled session: 64 keep-alive connections serve the 64 concurrent puts
         self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=2 * INFLIGHT))
         for i in range(3):
-            await wait_until(lambda i=i: self._healthy(i), f"m{i} healthy")
+            await wait_until(functools.partial(self._healthy, i), f"m{i} healthy")
         for i in range(3):
             status = await self.call("/v3/maintenance/status", {}, endpoint=i)
             self.member_ids[status["header"]["member_id"]] = i
@@ -438,7 +439,8 @@ class Etcd(Engine):
         assert self.http is not None
         timeout = aiohttp.ClientTimeout(total=1)
         async with self.http.get(self.url(index, "/health"), timeout=timeout) as resp:
-            return resp.status == 200 and (await resp.json()).get("health") == "true"
+            body = await resp.json(content_type=None)
+            return resp.status == 200 and body.get("health") == "true"
 
     async def call(
         self, path: str, body: dict[str, Any], timeout: float = 5.0, endpoint: int | None = None

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import sys
@@ -71,13 +73,26 @@ async def _serve(config: object) -> None:
     from restate_server.server import Server
 
     workers = config.py.worker.resolved_processes(config.default_num_partitions)  # type: ignore[attr-defined]
+    if config.py.cluster.enabled:  # type: ignore[attr-defined]
+        workers = 1  # cluster mode runs in one process per node (docs/cluster.md)
     if workers > 1:
         await _supervise(config, workers)
         return
     server = Server(config)
     stop, hurry = stop_events()
+    starting = asyncio.ensure_future(server.start())
+    stopping = asyncio.ensure_future(stop.wait())
+    # a standby cluster node waits in start() for leases: a stop signal ends the wait
+    await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    if not starting.done():
+        starting.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await starting
+        await server.stop()
+        return
+    stopping.cancel()
     try:
-        await server.start()
+        starting.result()
     # ConfigError: what only shows when used, e.g. a bad tracing endpoint
     except (OSError, RequestIdentityKeyError, ConfigError) as exc:
         logging.getLogger("restate_server").error("cannot start: %s", exc)

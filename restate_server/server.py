@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from restate_server.admin_role import LazyQuery, serve_node_address
-from restate_server.http_server import HttpLimits, serve
+from restate_server.http_server import HttpLimits, Request, Response, serve
 from restate_server.ingress.server import Ingress, start_ingress
 from restate_server.invoker.invoker import Invoker
 from restate_server.invoker.retry import RetryPolicy
@@ -37,6 +37,7 @@ from restate_server.storage.metadata_store import NodeMetadataStore
 from restate_server.storage.stores import place_partitions, store_dir, worker_of
 
 if TYPE_CHECKING:
+    from restate_server.cluster.node import ClusterNode
     from restate_server.query.service import QueryService
     from restate_server.query.worker_scans import WorkerScans
     from restate_server.request_identity import RequestSigner
@@ -140,6 +141,18 @@ def request_signer_of(config: Any) -> RequestSigner | None:
     )
 
 
+def _stop_node(reason: str) -> None:
+    """Cluster mode: this node lost a partition (its lease, or its log was fenced).
+    It stops at once, so that it performs nothing more for partitions another node
+    leads now; whatever it held is in the log, and a restart takes partitions again."""
+    log.critical("stopping: %s", reason)
+
+    def stop() -> None:
+        raise SystemExit(f"fatal: {reason}")
+
+    asyncio.get_running_loop().call_soon(stop)
+
+
 def split_address(address: str) -> tuple[str, int]:
     host, _, port = address.rpartition(":")
     return host.strip("[]") or "0.0.0.0", int(port)
@@ -152,6 +165,9 @@ class Server:
         self.role = role
         self.store: Store | None = None
         self.committer: Committer | None = None
+        # what the APIs and the invoker read through: the committer, or in cluster mode
+        # the node's log committers
+        self._storage: Any = None
         self.partitions: Partitions | None = None
         # the partitions this process leads (all of them without a role)
         self.local_processors: list[PartitionProcessor] = []
@@ -180,6 +196,8 @@ class Server:
         # a worker's read views for the supervisor's queries (made by the first one)
         self.scans: WorkerScans | None = None
         self._schema_ready: asyncio.Event | None = None
+        # cluster mode ([py.cluster]): the engine connection, leases and partition logs
+        self.cluster: ClusterNode | None = None
 
     async def start(self) -> None:
         from restate_server.schema.registry import InMemoryMetadataStore, SchemaRegistry
@@ -192,7 +210,17 @@ class Server:
         self.tracer = tracer = self._tracer()
         loop = asyncio.get_running_loop()
         table: PartitionTable | None = None
-        if role is None:
+        cluster_metadata = None
+        if config.py.cluster.enabled:
+            # the partition count and the registry live in the engine (docs/cluster.md)
+            from restate_server.cluster.node import ClusterNode
+
+            self.cluster = await ClusterNode.connect(config)
+            table = PartitionTable(
+                await self.cluster.partition_count(config.default_num_partitions)
+            )
+            cluster_metadata = await self.cluster.registry_store()
+        elif role is None:
             # the node's metadata (registry, partition count), then every partition into
             # the one store (moved back from worker stores if N was larger last time)
             self.metadata = NodeMetadataStore(
@@ -205,15 +233,25 @@ class Server:
             if report.moves:
                 log.info("partitions placed for one process: %s", report.summary())
         data_dir = store_dir(config.base_dir, role.index if role is not None else 0)
-        self.store = store = Store(data_dir, sync_writes=config.storage.sync_writes)
+        cluster = self.cluster
+        # in cluster mode the engine's log is the durable copy: no fsync of the store
+        sync_writes = config.storage.sync_writes and cluster is None
+        self.store = store = Store(data_dir, sync_writes=sync_writes)
         metrics = self.metrics
-        self.committer = committer = Committer(
-            store, loop, metrics.commit if metrics is not None else None
-        )
+        storage: Any
+        if cluster is None:
+            self.committer = storage = Committer(
+                store, loop, metrics.commit if metrics is not None else None
+            )
+        else:
+            storage = cluster  # reads and "unavailable" of the partitions' log committers
+        self._storage = storage
 
         retry_policy = retry_policy_of(config)
         defaults = schema_defaults_of(config)
-        if role is None:
+        if cluster_metadata is not None:
+            self.registry = registry = SchemaRegistry(cluster_metadata, defaults)
+        elif role is None:
             assert self.metadata is not None and table is not None
             self.registry = registry = SchemaRegistry(self.metadata, defaults)
         else:
@@ -233,7 +271,7 @@ class Server:
             transport=transport,
             processor_for=partitions.for_invocation,
             default_retry_policy=retry_policy,
-            durable_read=committer.read,
+            durable_read=storage.read,
             **invoker_options(config),
             request_signer=request_signer,
             metrics=metrics.invokers if metrics is not None else None,
@@ -261,6 +299,9 @@ class Server:
             )
 
         local = self.local_processors
+        if cluster is not None:
+            for partition_id in range(table.count):
+                await cluster.lead(partition_id, store, _stop_node)
         for partition_id in range(table.count):
             if role is not None and worker_of(partition_id, role.count) != role.index:
                 entries.append(self._remote_partition(partition_id))
@@ -270,7 +311,7 @@ class Server:
                 partition_id,
                 table.range_of(partition_id),
                 store,
-                committer,
+                storage if cluster is None else cluster.committers[partition_id],
                 machine,
                 perform,
                 metrics=metrics.partitions[partition_id] if metrics is not None else None,
@@ -295,7 +336,7 @@ class Server:
             waiters,
             metrics.ingress if metrics is not None else None,
             tracer=tracer,
-            storage=committer,
+            storage=storage,
         )
         if role is not None:
             listening = socket.socket(fileno=role.ingress_fd)
@@ -379,7 +420,7 @@ class Server:
         from restate_server.admin_role import admin_state
 
         config = self.config
-        store, committer, partitions = self.store, self.committer, self.partitions
+        store, committer, partitions = self.store, self._storage, self.partitions
         assert store is not None and committer is not None and partitions is not None
         assert self.ingress_address is not None
         state = admin_state(
@@ -392,10 +433,22 @@ class Server:
             query=self._query_handler(store, committer, table, invoker, registry),
             storage=committer,
         )
+        handler = api = create_admin_handler(state)
+        cluster = self.cluster
+        if cluster is not None and cluster.metadata is not None:
+            metadata = cluster.metadata
+
+            async def admin(request: Request) -> Response:
+                # a change of the registry is answered once the engine holds it
+                before = registry.version
+                response = await api(request)
+                if registry.version != before:
+                    await metadata.publish()
+                return response
+
+            handler = admin
         host, port = split_address(config.admin.bind_address)
-        self._admin_server = await serve(
-            create_admin_handler(state), host, port, limits=self._http_limits()
-        )
+        self._admin_server = await serve(handler, host, port, limits=self._http_limits())
         self.admin_address = self._admin_server.sockets[0].getsockname()[:2]
         self._node_server = await serve_node_address(
             config, registry, self.metrics, self.ingress_address, self.admin_address
@@ -405,7 +458,7 @@ class Server:
     def _query_handler(
         self,
         store: Store,
-        committer: Committer,
+        committer: Any,
         table: PartitionTable,
         invoker: Invoker,
         registry: Any,
@@ -480,6 +533,10 @@ class Server:
             await self.scans.close()
         if self.committer is not None:
             self.committer.close()
+        if self.cluster is not None:
+            # everything the partitions were given is in the log: give the leases up
+            await self.cluster.wait_idle()
+            await self.cluster.close(release=True)
         if self.store is not None:
             self.store.close()
         if self.metadata is not None:

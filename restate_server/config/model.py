@@ -189,8 +189,37 @@ def auto_processes(cores: int) -> int:
     return cores if cores >= AUTO_WORKERS_MIN_CORES else 1
 
 
+class ClusterOptions(_Options):
+    """``[py.cluster]``: cluster mode (docs/cluster.md); off while ``engine-address`` is
+    empty (one node, embedded storage, no engine)."""
+
+    # the engine's servers (NATS JetStream), comma-separated: nats://host:port,...
+    engine_address: str = ""
+    # copies the engine keeps of every log record, lease and registry entry
+    replication_factor: Annotated[int, IntRange(1, 5)] = 3
+    # a partition's leader must renew its lease within this; another node takes the
+    # partition over once it has run out
+    lease_duration_ms: Annotated[int, Duration(nonzero=True)] = msgspec.field(
+        default=10_000, name="lease-duration"
+    )
+    # an append the engine has not taken within this (no quorum) fails the commit
+    commit_timeout_ms: Annotated[int, Duration(nonzero=True)] = msgspec.field(
+        default=10_000, name="commit-timeout"
+    )
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.engine_urls)
+
+    @property
+    def engine_urls(self) -> list[str]:
+        return [part.strip() for part in self.engine_address.split(",") if part.strip()]
+
+
 class PyOptions(_Options):
     """``[py]``: settings of this server that the real restate-server does not have."""
+
+    cluster: ClusterOptions = msgspec.field(default_factory=ClusterOptions)
 
     query: QueryOptions = msgspec.field(default_factory=QueryOptions)
     http: HttpOptions = msgspec.field(default_factory=HttpOptions)

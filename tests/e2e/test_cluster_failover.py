@@ -1,0 +1,141 @@
+"""Cluster mode (``[py.cluster]``) end to end: partition logs and leases in a
+three-server JetStream on loopback, our server as the node, real SDK endpoints.
+
+This step of cluster mode has one node lead every partition at a time (docs/cluster.md,
+"Steps"): a second node is a standby that takes over once the leader's leases run out,
+rebuilding every partition from the engine's log on an empty disk of its own.
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import signal
+import time
+from collections.abc import Callable, Iterator
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.endpoints import PyEndpoint, TsEndpoint
+from tests.support.http import get
+from tests.support.jetstream import JetStreamCluster, nats_server_path
+from tests.support.server import RestateServerProcess
+from tests.support.waiting import wait_for
+
+Endpoint = TsEndpoint | PyEndpoint
+LEASE = "3s"
+KEYS = [f"k{n}" for n in range(8)]
+_clusters = itertools.count(1)
+_wait_for = partial(wait_for, timeout=30.0)
+
+
+def _ok(resp: Any) -> Any:
+    assert resp.status in (200, 202), f"{resp.status} {resp.text()}"
+    return resp.json()
+
+
+@pytest.fixture(scope="module")
+def jetstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JetStreamCluster]:
+    if nats_server_path() is None:
+        pytest.fail("nats-server is not installed (apt-get install -y nats-server)")
+    cluster = JetStreamCluster(Path(tmp_path_factory.mktemp("jetstream")))
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def node(
+    server: Callable[..., RestateServerProcess], jetstream: JetStreamCluster
+) -> Callable[[str], RestateServerProcess]:
+    """Our server as a node of a cluster of its own (a fresh name in the shared engine);
+    each node has its own base dir: nothing is shared but the engine."""
+    cluster_name = f"c{os.getpid()}-{next(_clusters)}"
+
+    def start(name: str, *, wait: bool = True) -> RestateServerProcess:
+        env = {
+            "RESTATE_CLUSTER_NAME": cluster_name,
+            "RESTATE_NODE_NAME": name,
+            "RESTATE_PY__CLUSTER__ENGINE_ADDRESS": ",".join(jetstream.urls),
+            "RESTATE_PY__CLUSTER__LEASE_DURATION": LEASE,
+            "RESTATE_WORKER__INVOKER__INACTIVITY_TIMEOUT": "300ms",
+        }
+        return server(env=env, name=name, start=wait)
+
+    return start
+
+
+def test_a_standby_takes_over_everything_from_a_killed_leader(
+    node: Callable[..., RestateServerProcess], endpoint: Endpoint
+) -> None:
+    a = node("node-a")
+    assert a.register(endpoint.url).status == 201
+    for key in KEYS:
+        assert _ok(a.call(f"/Counter/{key}/add", 1)) == 1
+    # in flight when the leader dies: a sleep, a delayed send, a workflow on its promise
+    sleeping = _ok(a.call("/Sleeper/sleepOnce/send", {"tag": "failover", "ms": 2500}))
+    assert a.call("/Counter/delayed/add/send?delay=2s", 3).status == 202
+    assert a.call("/Payment/order1/run/send", {"amount": 42}).status == 202
+    _wait_for(lambda: _ok(a.call("/Payment/order1/status")) == "waiting")
+    time.sleep(0.5)  # the sleep is journaled and its timer stored
+
+    a.kill9()
+    b = node("node-b")  # waits for a's leases to run out, then rebuilds from the log
+    # the registry came from the engine: b serves without a registration of its own
+    deployments = _ok(get(b.admin_url + "/deployments"))
+    assert [d["uri"].rstrip("/") for d in deployments["deployments"]] == [endpoint.url]
+    for key in KEYS:
+        assert _ok(b.call(f"/Counter/{key}/add", 1)) == 2
+    woke = b.call(
+        f"/restate/invocation/{sleeping['invocationId']}/attach", method="GET", timeout=30
+    )
+    assert _ok(woke) == "woke"
+    _wait_for(lambda: _ok(b.call("/Counter/delayed/get")) == 3)
+    assert _ok(b.call("/Payment/order1/approve")) == "approved"
+    attach = b.call("/restate/workflow/Payment/order1/attach", method="GET", timeout=30)
+    assert attach.status == 200, attach.text()
+    # the sleep ran to its end once, on b
+    woken = [x.split()[1] for x in endpoint.side_effects() if x.startswith("woke ")]
+    assert woken == ["failover"]
+
+
+def test_a_stopped_node_hands_its_partitions_over(
+    node: Callable[..., RestateServerProcess], ts_endpoint: Callable[..., TsEndpoint]
+) -> None:
+    endpoint = ts_endpoint()
+    a = node("node-a")
+    assert a.register(endpoint.url).status == 201
+    assert _ok(a.call("/Counter/handover/add", 5)) == 5
+    a.stop()  # SIGTERM: everything is in the log, the leases are given up
+    b = node("node-b")
+    assert _ok(b.call("/Counter/handover/add", 1)) == 6
+    # and back to a, whose own store is behind the log now
+    b.stop()
+    a.start()
+    assert _ok(a.call("/Counter/handover/add", 1)) == 7
+
+
+def test_a_paused_leader_stops_once_another_node_took_over(
+    node: Callable[..., RestateServerProcess], ts_endpoint: Callable[..., TsEndpoint]
+) -> None:
+    endpoint = ts_endpoint()
+    a = node("node-a")
+    assert a.register(endpoint.url).status == 201
+    assert _ok(a.call("/Counter/fenced/add", 1)) == 1
+    pid = a.process.pid
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        b = node("node-b")  # a's leases run out while it is stopped
+        assert _ok(b.call("/Counter/fenced/add", 1)) == 2
+    finally:
+        os.kill(pid, signal.SIGCONT)
+    # a wakes up, finds its leases gone, and stops without writing anything more
+    _wait_for(lambda: not a.is_running())
+    assert a.process.returncode not in (0, None)
+    assert "lease lost" in a.log_tail(200) or "another node" in a.log_tail(200)
+    assert _ok(b.call("/Counter/fenced/add", 1)) == 3
