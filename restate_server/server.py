@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from restate_server.admin_role import LazyQuery, serve_node_address
@@ -38,6 +40,7 @@ from restate_server.storage.stores import place_partitions, store_dir, worker_of
 
 if TYPE_CHECKING:
     from restate_server.cluster.node import ClusterNode
+    from restate_server.cluster.routes import ClusterRoutes
     from restate_server.query.service import QueryService
     from restate_server.query.worker_scans import WorkerScans
     from restate_server.request_identity import RequestSigner
@@ -153,6 +156,17 @@ def _stop_node(reason: str) -> None:
     asyncio.get_running_loop().call_soon(stop)
 
 
+def advertised_fabric_address(options: Any, bound: str) -> str:
+    """What other nodes connect to: the configured address, or the bound one with this
+    host's name in place of a wildcard host."""
+    if options.fabric_advertised_address:
+        return str(options.fabric_advertised_address)
+    host, port = bound.rsplit(":", 1)
+    if host in ("0.0.0.0", "::", ""):
+        host = socket.gethostname()
+    return f"{host}:{port}"
+
+
 def split_address(address: str) -> tuple[str, int]:
     host, _, port = address.rpartition(":")
     return host.strip("[]") or "0.0.0.0", int(port)
@@ -198,6 +212,8 @@ class Server:
         self._schema_ready: asyncio.Event | None = None
         # cluster mode ([py.cluster]): the engine connection, leases and partition logs
         self.cluster: ClusterNode | None = None
+        self.cluster_routes: ClusterRoutes | None = None
+        self._placement: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         from restate_server.schema.registry import InMemoryMetadataStore, SchemaRegistry
@@ -283,6 +299,8 @@ class Server:
             for action in actions:
                 if isinstance(action, (IngressReply, IngressSendAck, CommandReply)):
                     waiters.perform(action)
+                    if self.cluster_routes is not None:
+                        self.cluster_routes.answered(action.request_id)
                 elif isinstance(action, Shuffle):
                     shuffle(action)
                 else:
@@ -299,34 +317,39 @@ class Server:
             )
 
         local = self.local_processors
-        if cluster is not None:
-            for partition_id in range(table.count):
-                await cluster.lead(partition_id, store, _stop_node)
-        for partition_id in range(table.count):
-            if role is not None and worker_of(partition_id, role.count) != role.index:
-                entries.append(self._remote_partition(partition_id))
-                continue
-            machine = StateMachine(partition_id, table, registry)
-            processor = PartitionProcessor(
+
+        def processor_of(partition_id: int, committer: Any) -> PartitionProcessor:
+            return PartitionProcessor(
                 partition_id,
                 table.range_of(partition_id),
                 store,
-                storage if cluster is None else cluster.committers[partition_id],
-                machine,
+                committer,
+                StateMachine(partition_id, table, registry),
                 perform,
                 metrics=metrics.partitions[partition_id] if metrics is not None else None,
             )
+
+        if cluster is not None:
+            await self._start_cluster_partitions(cluster, table, store, entries, processor_of)
+        for partition_id in range(table.count):
+            if cluster is not None:
+                break  # the routes and the processors of the partitions led here are made
+            if role is not None and worker_of(partition_id, role.count) != role.index:
+                entries.append(self._remote_partition(partition_id))
+                continue
+            processor = processor_of(partition_id, storage)
             entries.append(processor)
             local.append(processor)
         if role is not None:
             assert self._schema_ready is not None
             await self._schema_ready.wait()
-        for processor in local:
-            await processor.start()
-        if self.fabric is not None:
-            self.fabric.serve_partitions({p.partition_id: p for p in local})
-        for processor in local:
-            perform(list(processor.outbox_backlog()))
+        if cluster is None:  # in cluster mode a partition is started as it is taken
+            for processor in local:
+                await processor.start()
+            if self.fabric is not None:
+                self.fabric.serve_partitions({p.partition_id: p for p in local})
+            for processor in local:
+                perform(list(processor.outbox_backlog()))
         self.cleaner = Cleaner(store, partitions, config.worker.cleanup_interval_ms)
         self.cleaner.start()
 
@@ -374,6 +397,72 @@ class Server:
             *self.node_address,
             table.count,
             data_dir,
+        )
+
+    # ---- cluster mode: this node's partitions and routes to the others'
+
+    async def _start_cluster_partitions(
+        self,
+        cluster: ClusterNode,
+        table: PartitionTable,
+        store: Store,
+        entries: list[Any],
+        processor_of: Callable[[int, Any], PartitionProcessor],
+    ) -> None:
+        """Routes for every partition, the fabric endpoint other nodes send commands
+        to, a first placement round (the partitions taken are started before ingress
+        opens), then placement in the background: partitions that become free (their
+        leader died) are taken over and started while the node serves."""
+        from restate_server.cluster.engine import retrying
+        from restate_server.cluster.node import DISCOVERY_S
+        from restate_server.cluster.routes import ClusterRoutes
+        from restate_server.workers.fabric import FabricEndpoint
+
+        options = self.config.py.cluster
+        routes = ClusterRoutes(table.count, cluster.node_name, self.waiters)
+        self.cluster_routes = routes
+        entries.extend(routes.routes)
+        self.fabric = fabric = FabricEndpoint(options.fabric_bind_address, self.waiters)
+        await fabric.start()
+        # inbound submits go through the routes too: to the processor, or onwards
+        fabric.serve_partitions(routes.inbound())
+        advertised = advertised_fabric_address(options, fabric.address)
+        await retrying(lambda: cluster.announce(advertised))
+        # nodes started together see each other before they take their shares
+        await asyncio.sleep(min(DISCOVERY_S, options.lease_duration_ms / 2000))
+
+        async def led(partition_id: int) -> None:
+            processor = processor_of(partition_id, cluster.committers[partition_id])
+            self.local_processors.append(processor)
+            await processor.start()
+            routes.set_local(partition_id, processor)
+            for action in processor.outbox_backlog():
+                entries[action.target_partition].submit(
+                    Deliver(action.source_partition, action.sequence, action.command),
+                    partial(processor.submit, TruncateOutbox(action.sequence)),
+                )
+
+        async def release(partition_id: int) -> None:
+            # new commands wait in the route; the attempts of the partition's invocations
+            # stop (they resume on the next leader from the journal); what the processor
+            # was given is committed; then the lease goes
+            routes.hold(partition_id)
+            processor = next(p for p in self.local_processors if p.partition_id == partition_id)
+            invoker = self.invoker
+            assert invoker is not None
+            for task in list(invoker.tasks.values()):
+                if task.processor is processor:
+                    task.abort()
+            await processor.quiesce(QUIESCE_TIMEOUT_S)
+            await processor.stop()
+            self.local_processors.remove(processor)
+            await cluster.give_up(partition_id)
+
+        cluster.on_registry = self.registry.adopt  # changes made through other nodes
+        await retrying(lambda: cluster.place(table.count, store, _stop_node, led, release, routes))
+        self._placement = asyncio.get_running_loop().create_task(
+            cluster.run(table.count, store, _stop_node, led, release, routes),
+            name="cluster-placement",
         )
 
     # ---- a worker's fabric
@@ -500,6 +589,10 @@ class Server:
         Whatever is still running at the end resumes from storage at the next start."""
         if self.metrics is not None:
             self.metrics.histograms.stop()
+        if self._placement is not None:  # take no more partitions
+            self._placement.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._placement
         if self._ingress_server is not None:
             self._ingress_server.close()
         if self._admin_server is not None:
@@ -534,6 +627,8 @@ class Server:
         if self.committer is not None:
             self.committer.close()
         if self.cluster is not None:
+            if self.cluster_routes is not None:
+                await self.cluster_routes.close()
             # everything the partitions were given is in the log: give the leases up
             await self.cluster.wait_idle()
             await self.cluster.close(release=True)

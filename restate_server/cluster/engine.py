@@ -8,14 +8,19 @@ Creating them is idempotent, so every node does it at start and the first one wi
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import nats
 from nats.aio.client import Client
+from nats.errors import NoRespondersError
+from nats.errors import TimeoutError as NatsTimeout
 from nats.js import JetStreamContext
 from nats.js.api import DiscardPolicy, StorageType, StreamConfig
-from nats.js.errors import BadRequestError
+from nats.js.errors import BadRequestError, NoStreamResponseError
 from nats.js.kv import KeyValue
 
 from restate_server.cluster.names import EngineNames
@@ -25,6 +30,27 @@ from restate_server.cluster.names import EngineNames
 PUBLISH_TIMEOUT_S = 2.0
 # a retried publish with the same id within this window is recognised as a duplicate
 DUPLICATE_WINDOW_S = 120.0
+
+
+T = TypeVar("T")
+# at start, the engine may still be electing its leaders, or another node may just have
+# created a stream whose replicas are not answering yet
+SETUP_RETRY_S = 30.0
+TRANSIENT = (NoStreamResponseError, NoRespondersError, NatsTimeout, TimeoutError)
+
+
+async def retrying(operation: Callable[[], Awaitable[T]], within_s: float = SETUP_RETRY_S) -> T:
+    """``operation()``, tried again on the engine's transient errors for ``within_s``."""
+    deadline = time.monotonic() + within_s
+    pause = 0.05
+    while True:
+        try:
+            return await operation()
+        except TRANSIENT:
+            if time.monotonic() + pause > deadline:
+                raise
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 1.0)
 
 
 @dataclass
@@ -68,8 +94,9 @@ class Engine:
         leases = await self.js.create_key_value(
             bucket=names.leases_bucket, history=1, ttl=lease_ttl_s, replicas=replicas
         )
+        # a node's entry expires as its leases do, unless the node renews it
         nodes = await self.js.create_key_value(
-            bucket=names.nodes_bucket, history=1, replicas=replicas
+            bucket=names.nodes_bucket, history=1, ttl=lease_ttl_s, replicas=replicas
         )
         registry = await self.js.create_key_value(
             bucket=names.registry_bucket, history=1, replicas=replicas

@@ -7,9 +7,12 @@ can write past), bring the local store up to the end of the log, and commit from
 on through a ``LogCommitter``. A partition whose lease another node holds is waited
 for: this node is a standby until that lease runs out.
 
-This step of cluster mode (docs/cluster.md, "Steps") has one node lead every
-partition; a lost lease or a fenced log stops the node, which is what lets another one
-take over safely. Spreading partitions over several live nodes comes next.
+Every node takes free partitions while it leads fewer than its share (the partition
+count over the live nodes), and follows the lease table to route the others to their
+leaders. A node that leads more than its share while none is free (a node joined)
+hands some over: it stops them and deletes their leases, and the newcomer takes them.
+A lost lease or a fenced log stops the node, which is what lets another one take over
+safely.
 """
 
 from __future__ import annotations
@@ -17,18 +20,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import socket
-from collections.abc import Callable
+import zlib
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 
 from restate_server.cluster.catch_up import catch_up
-from restate_server.cluster.engine import Engine, Layout
-from restate_server.cluster.leases import PartitionLease
+from restate_server.cluster.engine import Engine, Layout, retrying
+from restate_server.cluster.leases import PartitionLease, lease_holder
 from restate_server.cluster.log_committer import LogCommitter, log_sequence_key
 from restate_server.cluster.log_records import FenceRecord
+from restate_server.cluster.membership import NodeInfo, announce, live_nodes, withdraw
 from restate_server.cluster.partition_log import Fenced, PartitionLog
+from restate_server.cluster.routes import ClusterRoutes
 from restate_server.storage import keys
 from restate_server.storage.db import Store
 
@@ -36,7 +43,12 @@ log = logging.getLogger(__name__)
 
 PARTITION_COUNT_KEY = "partitions"
 SCHEMA_KEY = "schema"
-STANDBY_POLL_S = 0.25
+# how often a node reads the lease and node tables (at most: a third of a lease time)
+PLACEMENT_PERIOD_S = 0.5
+# partitions a node above its share hands over per placement round
+HANDOVERS_PER_ROUND = 4
+# how long a starting node waits, once in the nodes table, before taking partitions
+DISCOVERY_S = 1.0
 
 
 class EngineMetadataStore:
@@ -56,6 +68,19 @@ class EngineMetadataStore:
 
     def save_schema(self, data: bytes) -> None:
         self._data = data
+
+    async def refresh(self) -> bytes | None:
+        """The registry as the engine has it, if another node changed it since."""
+        try:
+            entry = await self._layout.registry.get(SCHEMA_KEY)
+        except KeyNotFoundError:
+            return None
+        revision = entry.revision or 0
+        if revision == self._revision or not entry.value:
+            return None
+        self._revision = revision
+        self._data = self._published = entry.value
+        return entry.value
 
     async def publish(self) -> None:
         data = self._data
@@ -77,8 +102,11 @@ class ClusterNode:
         self._options = options
         self.leases: dict[int, PartitionLease] = {}
         self.committers: dict[int, LogCommitter] = {}
-        self._keepers: list[asyncio.Task[None]] = []
+        self._keepers: dict[int, asyncio.Task[None]] = {}
         self.metadata: EngineMetadataStore | None = None
+        self._info: NodeInfo | None = None
+        # takes a registry another node published (SchemaRegistry.adopt)
+        self.on_registry: Callable[[bytes], Any] | None = None
 
     @classmethod
     async def connect(cls, config: Any) -> ClusterNode:
@@ -86,8 +114,10 @@ class ClusterNode:
         node_name = config.node_name or socket.gethostname()
         engine = await Engine.connect(options.engine_urls, config.cluster_name, node_name)
         try:
-            layout = await engine.ensure_layout(
-                options.replication_factor, options.lease_duration_ms / 1000
+            layout = await retrying(
+                lambda: engine.ensure_layout(
+                    options.replication_factor, options.lease_duration_ms / 1000
+                )
             )
         except BaseException:
             await engine.close()
@@ -97,32 +127,34 @@ class ClusterNode:
     async def partition_count(self, default: int) -> int:
         """Fixed when the cluster is first created; a later node's default is ignored."""
         registry = self.layout.registry
-        with contextlib.suppress(KeyWrongLastSequenceError):  # set by an earlier node
-            await registry.create(PARTITION_COUNT_KEY, str(default).encode())
-        entry = await registry.get(PARTITION_COUNT_KEY)
+
+        async def create() -> None:
+            with contextlib.suppress(KeyWrongLastSequenceError):  # set by an earlier node
+                await registry.create(PARTITION_COUNT_KEY, str(default).encode())
+
+        await retrying(create)
+        entry = await retrying(lambda: registry.get(PARTITION_COUNT_KEY))
         return int((entry.value or b"0").decode())
 
     async def registry_store(self) -> EngineMetadataStore:
         try:
-            entry = await self.layout.registry.get(SCHEMA_KEY)
+            entry = await retrying(lambda: self.layout.registry.get(SCHEMA_KEY))
             data, revision = entry.value, entry.revision or 0
         except KeyNotFoundError:
             data, revision = None, 0
         self.metadata = EngineMetadataStore(self.layout, data, revision)
         return self.metadata
 
-    async def lead(self, partition_id: int, store: Store, on_lost: Callable[[str], None]) -> None:
-        """Take ``partition_id`` (waiting while another node holds it) and make its
-        store current; its committer is in ``committers`` afterwards."""
+    async def try_lead(
+        self, partition_id: int, store: Store, on_lost: Callable[[str], None]
+    ) -> bool:
+        """Take ``partition_id`` if nobody holds it: hold its lease, catch the store up
+        with its log and fence the log. Its committer is in ``committers`` then."""
         options = self._options
         ttl_s = options.lease_duration_ms / 1000
         lease = PartitionLease(self.layout.leases, partition_id, self.node_name, ttl_s)
-        waited = False
-        while not await lease.acquire():
-            if not waited:
-                log.info("partition %s is led by another node: waiting", partition_id)
-                waited = True
-            await asyncio.sleep(STANDBY_POLL_S)
+        if not await lease.acquire():
+            return False
         partition_log = PartitionLog(
             self.engine,
             partition_id,
@@ -147,14 +179,107 @@ class ClusterNode:
 
         self.leases[partition_id] = lease
         self.committers[partition_id] = LogCommitter(partition_log, store, lease.epoch, fenced)
-        self._keepers.append(
-            asyncio.get_running_loop().create_task(
-                lease.keep(lambda: on_lost(f"partition {partition_id}: lease lost")),
-                name=f"lease-{partition_id}",
-            )
+        self._keepers[partition_id] = asyncio.get_running_loop().create_task(
+            lease.keep(lambda: on_lost(f"partition {partition_id}: lease lost")),
+            name=f"lease-{partition_id}",
         )
-        if waited:
-            log.info("partition %s taken over (epoch %s)", partition_id, lease.epoch)
+        log.info("leading partition %s (epoch %s)", partition_id, lease.epoch)
+        return True
+
+    async def give_up(self, partition_id: int) -> None:
+        """Hand ``partition_id`` over: its processor has stopped and everything it
+        committed is in the log; the lease is deleted so that another node takes it."""
+        keeper = self._keepers.pop(partition_id, None)
+        if keeper is not None:
+            keeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await keeper
+        committer = self.committers.pop(partition_id, None)
+        if committer is not None:
+            await committer.wait_idle()
+        lease = self.leases.pop(partition_id, None)
+        if lease is not None:
+            await lease.release()
+        log.info("handed partition %s over", partition_id)
+
+    # ---- membership and placement
+
+    async def announce(self, fabric_address: str) -> None:
+        """Enter the nodes table (and stay in it: ``run`` renews the entry)."""
+        self._info = NodeInfo(self.node_name, fabric_address)
+        await announce(self.layout.nodes, self._info)
+
+    async def place(
+        self,
+        count: int,
+        store: Store,
+        on_lost: Callable[[str], None],
+        on_led: Callable[[int], Awaitable[None]],
+        on_release: Callable[[int], Awaitable[None]],
+        routes: ClusterRoutes,
+    ) -> None:
+        """One round: read the lease and node tables, point the routes, and take free
+        partitions while this node leads fewer than its share."""
+        if self.metadata is not None and self.on_registry is not None:
+            changed = await self.metadata.refresh()
+            if changed is not None:
+                self.on_registry(changed)
+        nodes = await live_nodes(self.layout.nodes)
+        if self._info is not None:
+            nodes.setdefault(self.node_name, self._info)
+        holders: dict[int, str | None] = {}
+        for partition_id in range(count):
+            if partition_id in self.leases:
+                holders[partition_id] = self.node_name
+                continue
+            holder = await lease_holder(self.layout.leases, partition_id)
+            holders[partition_id] = holder.node if holder is not None else None
+        routes.update(holders, nodes)
+        share = math.ceil(count / max(1, len(nodes)))
+        free = [p for p, holder in holders.items() if holder is None]
+        if not free and len(self.leases) > share:
+            # a node joined: hand partitions over, a few per round, for it to take
+            for partition_id in sorted(self.leases, reverse=True)[
+                : min(HANDOVERS_PER_ROUND, len(self.leases) - share)
+            ]:
+                await on_release(partition_id)
+            return
+        # start looking at a node-specific place, so that nodes starting together do
+        # not all contend for the same partitions first
+        offset = zlib.crc32(self.node_name.encode()) % count
+        for step in range(count):
+            if len(self.leases) >= share:
+                break
+            partition_id = (offset + step) % count
+            if holders[partition_id] is not None:
+                continue
+            if await self.try_lead(partition_id, store, on_lost):
+                await on_led(partition_id)
+
+    async def run(
+        self,
+        count: int,
+        store: Store,
+        on_lost: Callable[[str], None],
+        on_led: Callable[[int], Awaitable[None]],
+        on_release: Callable[[int], Awaitable[None]],
+        routes: ClusterRoutes,
+    ) -> None:
+        """Placement rounds and the node entry's renewal, until cancelled."""
+        period_s = min(PLACEMENT_PERIOD_S, self._options.lease_duration_ms / 3000)
+        renew_every = max(1, int(self._options.lease_duration_ms / 3000 / period_s))
+        rounds = 0
+        while True:
+            await asyncio.sleep(period_s)
+            rounds += 1
+            try:
+                if rounds % renew_every == 0 and self._info is not None:
+                    await announce(self.layout.nodes, self._info)
+                await self.place(count, store, on_lost, on_led, on_release, routes)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # the engine is away: the next round tries again
+                log.warning("cluster placement round failed: %s", exc)
 
     @property
     def unavailable(self) -> str | None:
@@ -179,12 +304,14 @@ class ClusterNode:
     async def close(self, release: bool = True) -> None:
         """Stop renewing; with ``release`` give the leases up so another node need not
         wait for them to run out (after a clean stop everything is in the log)."""
-        for task in self._keepers:
+        for task in self._keepers.values():
             task.cancel()
-        for task in self._keepers:
+        for task in self._keepers.values():
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         if release:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(withdraw(self.layout.nodes, self.node_name), 2)
             for lease in self.leases.values():
                 try:
                     await asyncio.wait_for(lease.release(), 2)

@@ -202,6 +202,11 @@ class ClusterOptions(_Options):
     lease_duration_ms: Annotated[int, Duration(nonzero=True)] = msgspec.field(
         default=10_000, name="lease-duration"
     )
+    # where this node takes commands for the partitions it leads from other nodes, and
+    # the address they use for it (default: the bind address, with this host's name in
+    # place of 0.0.0.0)
+    fabric_bind_address: str = "0.0.0.0:5123"
+    fabric_advertised_address: str | None = None
     # an append the engine has not taken within this (no quorum) fails the commit
     commit_timeout_ms: Annotated[int, Duration(nonzero=True)] = msgspec.field(
         default=10_000, name="commit-timeout"

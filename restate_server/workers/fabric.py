@@ -21,6 +21,7 @@ from typing import Any, Protocol
 from restate_server.partition.waiters import Answer as AnswerAction
 from restate_server.partition.waiters import Waiters
 from restate_server.workers.channel import Channel
+from restate_server.workers.link import is_tcp_address
 from restate_server.workers.messages import Answer, Call, Done, Message, Result, Submit
 
 log = logging.getLogger(__name__)
@@ -48,7 +49,15 @@ class FabricEndpoint:
 
     async def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._server = await loop.create_unix_server(self._accepted, sock=bind_unix(self.address))
+        if is_tcp_address(self.address):
+            host, port = self.address.rsplit(":", 1)
+            self._server = await loop.create_server(self._accepted, host, int(port))
+            bound = self._server.sockets[0].getsockname()
+            self.address = f"{bound[0]}:{bound[1]}"  # the port, if 0 was asked for
+        else:
+            self._server = await loop.create_unix_server(
+                self._accepted, sock=bind_unix(self.address)
+            )
 
     def _accepted(self) -> Channel:
         channel = Channel(_Inbound(self))

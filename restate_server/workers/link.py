@@ -108,6 +108,22 @@ class PeerLink:
             if channel is not None and channel.open:
                 channel.send(message)
 
+    def take_unanswered(self, partition_id: int) -> list[tuple[Command, OnDone]]:
+        """Remove and return, in order, the submits for ``partition_id`` not answered
+        yet: its leader moved, and they go to the new one instead (cluster mode)."""
+        taken: list[tuple[Command, OnDone]] = []
+        for sequence, (message, on_done) in list(self._unanswered.items()):
+            if message.partition_id != partition_id:
+                continue
+            del self._unanswered[sequence]
+            if message.request_id is not None:
+                self._by_request.pop(message.request_id, None)
+            command = message.command
+            if isinstance(command, Invoke):
+                command.request.fresh = False  # it may have reached the old leader
+            taken.append((command, on_done))
+        return taken
+
     def call(self, method: str, payload: bytes = b"") -> asyncio.Future[bytes]:
         """Ask the peer process itself; fails at once when it is not connected."""
         future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
@@ -176,10 +192,17 @@ class PeerLink:
                 await self._lost.wait()
                 continue
             try:
-                _, channel = await loop.create_unix_connection(
-                    lambda: Channel(self), sock=connect_unix(self.address)
-                )
-            except OSError:
+                if is_tcp_address(self.address):
+                    host, port = self.address.rsplit(":", 1)
+                    _, channel = await asyncio.wait_for(
+                        loop.create_connection(lambda: Channel(self), host, int(port)),
+                        RECONNECT_MAX_S * 4,
+                    )
+                else:
+                    _, channel = await loop.create_unix_connection(
+                        lambda: Channel(self), sock=connect_unix(self.address)
+                    )
+            except (OSError, TimeoutError):
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, RECONNECT_MAX_S)
                 continue
@@ -206,6 +229,12 @@ class PeerLink:
                 # "fresh" lets the partition skip looking the id up; a resent one may exist
                 command.request.fresh = False
             channel.send(message)
+
+
+def is_tcp_address(address: str) -> bool:
+    """``host:port`` (nodes of a cluster) rather than a Unix socket (worker processes:
+    a path, or a name in Linux's abstract namespace starting with NUL)."""
+    return not address.startswith(("\0", "/", ".")) and ":" in address
 
 
 def connect_unix(address: str) -> socket.socket:

@@ -1,9 +1,10 @@
 """Cluster mode (``[py.cluster]``) end to end: partition logs and leases in a
 three-server JetStream on loopback, our server as the node, real SDK endpoints.
 
-This step of cluster mode has one node lead every partition at a time (docs/cluster.md,
-"Steps"): a second node is a standby that takes over once the leader's leases run out,
-rebuilding every partition from the engine's log on an empty disk of its own.
+Every node serves ingress and admin and leads a share of the partitions; the others
+are reached over the node's links. A node that dies, stops or is paused loses its
+leases, and the live nodes take its partitions over, rebuilding them from the engine's
+log on disks of their own; a node that joins is handed its share.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import os
 import signal
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -62,6 +64,7 @@ def node(
             "RESTATE_NODE_NAME": name,
             "RESTATE_PY__CLUSTER__ENGINE_ADDRESS": ",".join(jetstream.urls),
             "RESTATE_PY__CLUSTER__LEASE_DURATION": LEASE,
+            "RESTATE_PY__CLUSTER__FABRIC_BIND_ADDRESS": "127.0.0.1:0",
             "RESTATE_WORKER__INVOKER__INACTIVITY_TIMEOUT": "300ms",
         }
         return server(env=env, name=name, start=wait)
@@ -139,3 +142,72 @@ def test_a_paused_leader_stops_once_another_node_took_over(
     assert a.process.returncode not in (0, None)
     assert "lease lost" in a.log_tail(200) or "another node" in a.log_tail(200)
     assert _ok(b.call("/Counter/fenced/add", 1)) == 3
+
+
+def _leading(srv: RestateServerProcess) -> int:
+    """How many partitions the node leads now (its log names each one it takes and
+    each one it hands over)."""
+    text = srv.log_tail(5000)
+    return text.count("leading partition") - text.count("handed partition")
+
+
+def test_three_live_nodes_share_the_partitions_and_take_over_from_a_killed_one(
+    node: Callable[..., RestateServerProcess], endpoint: Endpoint
+) -> None:
+    nodes = [node(name, wait=False) for name in ("node-a", "node-b", "node-c")]
+    with ThreadPoolExecutor(3) as pool:  # together: each takes its share
+        list(pool.map(lambda srv: srv.start(), nodes))
+    a, b, c = nodes
+    _wait_for(lambda: [_leading(srv) for srv in nodes] == [8, 8, 8])
+    assert a.register(endpoint.url).status == 201
+    # the registration reaches the other nodes through the engine
+    for srv in (b, c):
+        _wait_for(lambda srv=srv: srv.call("/Counter/probe/get").status == 200)
+    # every key through every node: the node that reads a request forwards it to the
+    # partition's leader
+    for round_ in (1, 2, 3):
+        for i, key in enumerate(KEYS):
+            assert _ok(nodes[(i + round_) % 3].call(f"/Counter/{key}/add", 1)) == round_
+    # a workflow started on c, approved through b, attached through a
+    assert c.call("/Payment/order1/run/send", {"amount": 7}).status == 202
+    _wait_for(lambda: _ok(b.call("/Payment/order1/status")) == "waiting")
+    assert _ok(b.call("/Payment/order1/approve")) == "approved"
+    assert a.call("/restate/workflow/Payment/order1/attach", method="GET", timeout=30).status == 200
+
+    # b dies with work in flight; a and c take its partitions over
+    sleeping = _ok(b.call("/Sleeper/sleepOnce/send", {"tag": "three", "ms": 2000}))
+    assert b.call("/Counter/delayed/add/send?delay=1500ms", 3).status == 202
+    time.sleep(0.5)
+    b.kill9()
+    for i, key in enumerate(KEYS):
+        assert _ok((a, c)[i % 2].call(f"/Counter/{key}/add", 1, timeout=30)) == 4
+    woke = c.call(
+        f"/restate/invocation/{sleeping['invocationId']}/attach", method="GET", timeout=30
+    )
+    assert _ok(woke) == "woke"
+    _wait_for(lambda: _ok(a.call("/Counter/delayed/get")) == 3)
+    _wait_for(lambda: _leading(a) + _leading(c) == 24)  # every partition of b taken over
+    woken = [x.split()[1] for x in endpoint.side_effects() if x.startswith("woke ")]
+    assert woken == ["three"]
+
+
+def test_a_node_that_joins_gets_its_share(
+    node: Callable[..., RestateServerProcess], ts_endpoint: Callable[..., TsEndpoint]
+) -> None:
+    endpoint = ts_endpoint()
+    a = node("node-a")
+    assert _leading(a) == 24
+    assert a.register(endpoint.url).status == 201
+    for key in KEYS:
+        assert _ok(a.call(f"/Counter/{key}/add", 1)) == 1
+    b = node("node-b")
+    # a hands partitions over until each leads half; requests keep being answered
+    deadline = time.monotonic() + 30
+    round_ = 1
+    while [_leading(a), _leading(b)] != [12, 12]:
+        assert time.monotonic() < deadline, [_leading(a), _leading(b)]
+        round_ += 1
+        for i, key in enumerate(KEYS):
+            assert _ok((a, b)[i % 2].call(f"/Counter/{key}/add", 1)) == round_
+    for i, key in enumerate(KEYS):
+        assert _ok((b, a)[i % 2].call(f"/Counter/{key}/add", 1)) == round_ + 1
