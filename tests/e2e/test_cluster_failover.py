@@ -211,3 +211,64 @@ def test_a_node_that_joins_gets_its_share(
             assert _ok((a, b)[i % 2].call(f"/Counter/{key}/add", 1)) == round_
     for i, key in enumerate(KEYS):
         assert _ok((b, a)[i % 2].call(f"/Counter/{key}/add", 1)) == round_ + 1
+
+
+def _three_nodes(node: Callable[..., RestateServerProcess]) -> list[RestateServerProcess]:
+    nodes = [node(name, wait=False) for name in ("node-a", "node-b", "node-c")]
+    with ThreadPoolExecutor(3) as pool:
+        list(pool.map(lambda srv: srv.start(), nodes))
+    _wait_for(lambda: sum(_leading(srv) for srv in nodes) == 24)
+    return nodes
+
+
+def test_flows_through_any_node_and_the_loss_of_one_engine_server(
+    node: Callable[..., RestateServerProcess],
+    ts_endpoint: Callable[..., TsEndpoint],
+    jetstream: JetStreamCluster,
+) -> None:
+    endpoint = ts_endpoint()
+    a, b, c = _three_nodes(node)
+    assert b.register(endpoint.url).status == 201
+    _wait_for(lambda: all(srv.call("/Counter/probe/get").status == 200 for srv in (a, c)))
+    # idempotency: one key through all three nodes runs once
+    headers = {"idempotency-key": "idem-1"}
+    answers = [srv.call("/Counter/idem/add", 1, headers) for srv in (a, b, c)]
+    assert {_ok(r) for r in answers} == {1}
+    assert len({r.headers["x-restate-id"] for r in answers}) == 1
+    assert _ok(c.call("/Counter/idem/get")) == 1
+    # an awakeable created through c, resolved through a, its invocation attached via b
+    invocation = _ok(c.call("/Awaker/wait/send", "aw"))["invocationId"]
+    line = _wait_for(lambda: [x for x in endpoint.side_effects() if x.startswith("awk aw ")])
+    awakeable = line[0].split()[-1]
+    assert a.call(f"/restate/awakeables/{awakeable}/resolve", "from a").status == 202
+    answer = b.call(f"/restate/invocation/{invocation}/attach", method="GET", timeout=30)
+    assert _ok(answer) == "got from a"
+    # a service calling 30 greeters: calls between partitions led by different nodes
+    assert len(_ok(a.call("/FanOut/greetMany", 30, timeout=60))) == 30
+
+    # one of the engine's three servers dies (the log's leader): the cluster goes on
+    info_leader = _stream_leader(jetstream)
+    info_leader.process.kill9()
+    try:
+        for round_ in (1, 2):
+            for i, key in enumerate(KEYS):
+                srv = (a, b, c)[(i + round_) % 3]
+                assert _ok(srv.call(f"/Counter/e-{key}/add", 1, timeout=60)) == round_
+    finally:
+        info_leader.process.start()
+        jetstream.wait_healthy([info_leader])
+
+
+def _stream_leader(jetstream: JetStreamCluster) -> Any:
+    """The engine server that leads the most JetStream streams of this test run."""
+    counts: dict[str, int] = {}
+    for server in jetstream.servers:
+        if not server.process.is_running():
+            continue
+        details = server.jsz_streams()
+        for stream in details:
+            leader = (stream.get("cluster") or {}).get("leader")
+            if leader:
+                counts[leader] = counts.get(leader, 0) + 1
+    name = max(counts, key=lambda k: counts[k]) if counts else jetstream.servers[0].name
+    return jetstream.server(name)

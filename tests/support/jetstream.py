@@ -53,6 +53,16 @@ class JetStreamServer:
             return False
         return bool(meta.get("leader"))
 
+    def jsz_streams(self) -> list[dict]:
+        """The streams this server holds a replica of, with their cluster info."""
+        url = f"http://{LOOPBACK}:{self.monitor_port}/jsz?streams=true"
+        with urllib.request.urlopen(url, timeout=2) as response:
+            data = json.loads(response.read())
+        streams: list[dict] = []
+        for account in data.get("account_details") or []:
+            streams.extend(account.get("stream_detail") or [])
+        return streams
+
     def jsz(self) -> dict:
         url = f"http://{LOOPBACK}:{self.monitor_port}/jsz"
         with urllib.request.urlopen(url, timeout=2) as response:
