@@ -214,6 +214,7 @@ class Server:
         self.cluster: ClusterNode | None = None
         self.cluster_routes: ClusterRoutes | None = None
         self._placement: asyncio.Task[None] | None = None
+        self._registry_watch: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         from restate_server.schema.registry import InMemoryMetadataStore, SchemaRegistry
@@ -459,6 +460,9 @@ class Server:
             await cluster.give_up(partition_id)
 
         cluster.on_registry = self.registry.adopt  # changes made through other nodes
+        self._registry_watch = asyncio.get_running_loop().create_task(
+            cluster.watch_registry(), name="cluster-registry"
+        )
         await retrying(lambda: cluster.place(table.count, store, _stop_node, led, release, routes))
         self._placement = asyncio.get_running_loop().create_task(
             cluster.run(table.count, store, _stop_node, led, release, routes),
@@ -525,14 +529,14 @@ class Server:
         handler = api = create_admin_handler(state)
         cluster = self.cluster
         if cluster is not None and cluster.metadata is not None:
-            metadata = cluster.metadata
 
             async def admin(request: Request) -> Response:
-                # a change of the registry is answered once the engine holds it
+                # a change of the registry is answered once the engine holds it and
+                # every live node routes with it
                 before = registry.version
                 response = await api(request)
                 if registry.version != before:
-                    await metadata.publish()
+                    await cluster.publish_registry()
                 return response
 
             handler = admin
@@ -589,10 +593,11 @@ class Server:
         Whatever is still running at the end resumes from storage at the next start."""
         if self.metrics is not None:
             self.metrics.histograms.stop()
-        if self._placement is not None:  # take no more partitions
-            self._placement.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._placement
+        for task in (self._placement, self._registry_watch):  # take no more partitions
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if self._ingress_server is not None:
             self._ingress_server.close()
         if self._admin_server is not None:

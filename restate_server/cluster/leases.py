@@ -24,13 +24,16 @@ import time
 from collections.abc import Callable
 
 import msgspec
-from nats.errors import TimeoutError as NatsTimeout
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from nats.js.kv import KeyValue
 
+from restate_server.cluster.engine import TRANSIENT
 from restate_server.cluster.names import lease_key
 
 log = logging.getLogger(__name__)
+
+# after a renewal the engine did not take, the next try comes this soon
+RETRY_RENEWAL_S = 0.25
 
 
 class LeaseValue(msgspec.Struct, array_like=True):
@@ -63,6 +66,7 @@ class PartitionLease:
         self._revision = 0
         self.epoch = 0
         self._valid_until = 0.0
+        self._renewed_now = False
 
     @property
     def valid(self) -> bool:
@@ -88,6 +92,7 @@ class PartitionLease:
 
     async def renew(self) -> bool:
         """Extend the lease; False (and no longer valid) when it is lost or ran out."""
+        self._renewed_now = False
         if not self.valid:
             self._lose()
             return False
@@ -98,10 +103,11 @@ class PartitionLease:
         except KeyWrongLastSequenceError:
             self._lose()
             return False
-        except (TimeoutError, NatsTimeout) as exc:
-            log.warning("lease of partition %s: renewal timed out (%s)", self.partition_id, exc)
+        except TRANSIENT as exc:
+            log.warning("lease of partition %s: renewal failed (%r)", self.partition_id, exc)
             return self.valid  # still held until it runs out; the next renewal may pass
         self._valid_until = sent + self.ttl_s - self.margin_s
+        self._renewed_now = True
         return True
 
     async def release(self) -> None:
@@ -117,12 +123,23 @@ class PartitionLease:
         self._valid_until = 0.0
 
     async def keep(self, on_lost: Callable[[], None]) -> None:
-        """Renew every third of the lease time until the lease is lost; then ``on_lost``."""
+        """Renew every third of the lease time until the lease is lost; then ``on_lost``.
+        A renewal the engine did not take (it is electing a leader) is tried again
+        soon, for as long as the lease is still valid."""
+        pause = self.ttl_s / 3
         while True:
-            await asyncio.sleep(self.ttl_s / 3)
-            if not await self.renew() and not self.valid:
+            await asyncio.sleep(pause)
+            try:
+                renewed = await self.renew()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # unforeseen: count it as a renewal that failed
+                log.warning("lease of partition %s: renewal failed (%r)", self.partition_id, exc)
+                renewed = False
+            if not self.valid:
                 on_lost()
                 return
+            pause = self.ttl_s / 3 if renewed and self._renewed_now else RETRY_RENEWAL_S
 
 
 async def lease_holder(bucket: KeyValue, partition_id: int) -> LeaseValue | None:

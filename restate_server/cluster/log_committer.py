@@ -121,6 +121,13 @@ class LogCommitter:
                 log.warning("%s: another node leads it now", exc)
                 self._on_fenced(exc)
                 return None
+            except Exception as exc:  # unforeseen: the groups are kept all the same
+                self.unavailable = "the cluster's engine takes no writes"
+                log.warning(
+                    "appending to partition %s failed (%r); retrying", self._log.partition_id, exc
+                )
+                await asyncio.sleep(0.2)
+                continue
             self.unavailable = None
             return sequence
 

@@ -11,13 +11,17 @@ from __future__ import annotations
 import contextlib
 
 import msgspec
-from nats.js.errors import KeyNotFoundError, NoKeysError
-from nats.js.kv import KeyValue
+from nats.js import JetStreamContext
+from nats.js.client import KV_PRE_TEMPLATE, KV_STREAM_TEMPLATE
+from nats.js.errors import KeyNotFoundError, NotFoundError
+from nats.js.kv import KV_DEL, KV_OP, KV_PURGE, KeyValue
 
 
 class NodeInfo(msgspec.Struct, array_like=True):
     name: str
     fabric_address: str
+    # the registry revision this node routes with (an admin change waits for all)
+    registry_revision: int = 0
 
 
 _encoder = msgspec.msgpack.Encoder()
@@ -38,19 +42,24 @@ async def withdraw(bucket: KeyValue, name: str) -> None:
         await bucket.delete(_key(name))
 
 
-async def live_nodes(bucket: KeyValue) -> dict[str, NodeInfo]:
-    """Every node whose entry has not expired, by name."""
+async def live_nodes(js: JetStreamContext, bucket_name: str) -> dict[str, NodeInfo]:
+    """Every node whose entry has not expired, by name.
+
+    Read message by message from the bucket's stream (one entry per node: the bucket
+    keeps one revision per key) rather than with the client's ``keys()``, which creates
+    a consumer each time: consumer creation fails while an engine server is down."""
+    stream = KV_STREAM_TEMPLATE.format(bucket=bucket_name)
+    subjects = KV_PRE_TEMPLATE.format(bucket=bucket_name) + ">"
     nodes: dict[str, NodeInfo] = {}
-    try:
-        names = await bucket.keys()
-    except NoKeysError:
-        return nodes
-    for key in names:
+    sequence = 1
+    while True:
         try:
-            entry = await bucket.get(key)
-        except KeyNotFoundError:
+            message = await js.get_msg(stream, seq=sequence, subject=subjects, next=True)
+        except NotFoundError:
+            return nodes
+        sequence = (message.seq or sequence) + 1
+        operation = (message.headers or {}).get(KV_OP)
+        if operation in (KV_DEL, KV_PURGE) or not message.data:
             continue
-        if entry.value:
-            info = _decoder.decode(entry.value)
-            nodes[info.name] = info
-    return nodes
+        info = _decoder.decode(message.data)
+        nodes[info.name] = info

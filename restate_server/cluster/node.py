@@ -45,6 +45,8 @@ PARTITION_COUNT_KEY = "partitions"
 SCHEMA_KEY = "schema"
 # how often a node reads the lease and node tables (at most: a third of a lease time)
 PLACEMENT_PERIOD_S = 0.5
+# how long an admin change waits for every live node to take the new registry
+REGISTRY_WAIT_S = 10.0
 # partitions a node above its share hands over per placement round
 HANDOVERS_PER_ROUND = 4
 # how long a starting node waits, once in the nodes table, before taking partitions
@@ -78,9 +80,17 @@ class EngineMetadataStore:
         revision = entry.revision or 0
         if revision == self._revision or not entry.value:
             return None
-        self._revision = revision
-        self._data = self._published = entry.value
+        self.take(entry.value, revision)
         return entry.value
+
+    def take(self, data: bytes, revision: int) -> None:
+        """The registry as another node published it."""
+        self._revision = revision
+        self._data = self._published = data
+
+    @property
+    def revision(self) -> int:
+        return self._revision
 
     async def publish(self) -> None:
         data = self._data
@@ -206,8 +216,60 @@ class ClusterNode:
 
     async def announce(self, fabric_address: str) -> None:
         """Enter the nodes table (and stay in it: ``run`` renews the entry)."""
-        self._info = NodeInfo(self.node_name, fabric_address)
+        revision = self.metadata.revision if self.metadata is not None else 0
+        self._info = NodeInfo(self.node_name, fabric_address, revision)
         await announce(self.layout.nodes, self._info)
+
+    async def registry_adopted(self) -> None:
+        """Tell the other nodes which registry revision this node routes with now."""
+        info, metadata = self._info, self.metadata
+        if info is None or metadata is None or info.registry_revision == metadata.revision:
+            return
+        info.registry_revision = metadata.revision
+        await announce(self.layout.nodes, info)
+
+    async def publish_registry(self, wait_s: float = REGISTRY_WAIT_S) -> None:
+        """Write a registry change to the engine, then wait (bounded) until every live
+        node routes with it, so that the admin API answers once it is visible on all."""
+        metadata = self.metadata
+        if metadata is None:
+            return
+        await metadata.publish()
+        await self.registry_adopted()
+        revision = metadata.revision
+        deadline = asyncio.get_running_loop().time() + wait_s
+        while True:
+            nodes = await live_nodes(self.engine.js, self.engine.names.nodes_bucket)
+            behind = [n.name for n in nodes.values() if n.registry_revision < revision]
+            if not behind:
+                return
+            if asyncio.get_running_loop().time() > deadline:
+                log.warning("registry revision %s not yet taken by %s", revision, behind)
+                return
+            await asyncio.sleep(0.02)
+
+    async def watch_registry(self) -> None:
+        """Take registry changes other nodes publish as they happen (the placement
+        rounds also look, should the watch stall while the engine fails over)."""
+        metadata = self.metadata
+        if metadata is None:
+            return
+        while True:
+            try:
+                watcher = await self.layout.registry.watch(SCHEMA_KEY)
+                async for entry in watcher:
+                    if entry is None or not entry.value or entry.revision is None:
+                        continue
+                    if entry.revision != metadata.revision:
+                        metadata.take(entry.value, entry.revision)
+                        if self.on_registry is not None:
+                            self.on_registry(entry.value)
+                    await self.registry_adopted()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                log.warning("watching the registry failed (%s); watching again", exc)
+                await asyncio.sleep(0.5)
 
     async def place(
         self,
@@ -224,7 +286,8 @@ class ClusterNode:
             changed = await self.metadata.refresh()
             if changed is not None:
                 self.on_registry(changed)
-        nodes = await live_nodes(self.layout.nodes)
+            await self.registry_adopted()
+        nodes = await live_nodes(self.engine.js, self.engine.names.nodes_bucket)
         if self._info is not None:
             nodes.setdefault(self.node_name, self._info)
         holders: dict[int, str | None] = {}

@@ -16,6 +16,7 @@ import asyncio
 import time
 from collections.abc import AsyncIterator
 
+from nats.errors import Error as NatsError
 from nats.errors import NoRespondersError
 from nats.errors import TimeoutError as NatsTimeout
 from nats.js.api import Header
@@ -90,6 +91,8 @@ class PartitionLog:
                     raise  # a request the engine will never take: a bug, not an outage
                 error: Exception = exc
             except (TimeoutError, NatsTimeout, NoRespondersError, NoStreamResponseError) as exc:
+                error = exc
+            except NatsError as exc:  # the connection is being re-established
                 error = exc
             if time.monotonic() + RETRY_PAUSE_S > deadline:
                 raise EngineUnavailable(
