@@ -26,7 +26,8 @@ the background every 60 s, and has no option to sync every write (2.10 added
 
 Processes, ports (picked at run time) and data (a temp dir, removed at the end) are the
 run's own; every process started is stopped by its PID at the end, also on error/Ctrl-C.
-Results are printed and written to ``benchmarks/results/cluster_engine.json``.
+Results are printed and written to ``benchmarks/results/cluster_engine.json``
+(``--out`` names another file).
 
     apt-get install -y nats-server etcd-server
     .venv/bin/pip install nats-py
@@ -47,20 +48,20 @@ import importlib.metadata
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 
-RESULTS = Path(__file__).resolve().parent / "results" / "cluster_engine.json"
+from tests.support.ports import free_ports
+from tests.support.procs import ManagedProcess
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
 PAYLOAD = os.urandom(200)
 INFLIGHT = 64
 HOST = "127.0.0.1"
@@ -78,20 +79,6 @@ def now() -> float:
 
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
-
-
-def free_ports(count: int) -> list[int]:
-    # hold every socket until all are picked so that the kernel hands out distinct ports
-    socks = []
-    try:
-        for _ in range(count):
-            sock = socket.socket()
-            sock.bind((HOST, 0))
-            socks.append(sock)
-        return [s.getsockname()[1] for s in socks]
-    finally:
-        for sock in socks:
-            sock.close()
 
 
 def summary(latencies: list[float], elapsed: float) -> dict[str, Any]:
@@ -118,56 +105,33 @@ def tool_version(argv: list[str]) -> str:
     return out.strip().splitlines()[0] if out.strip() else "unknown"
 
 
-@dataclass
-class Member:
-    name: str
-    argv: list[str]
-    log_path: Path
-    proc: subprocess.Popen[bytes] | None = None
-
-
 class Processes:
-    """Every server process this run starts, so that all of them are stopped at the end."""
+    """Every server process this run starts (each a ``ManagedProcess``: its own process
+    group, signalled by its PID), so that all of them are stopped at the end."""
 
     def __init__(self) -> None:
-        self.members: list[Member] = []
+        self.members: list[ManagedProcess] = []
 
-    def add(self, member: Member) -> None:
-        self.members.append(member)
+    def add(self, name: str, argv: list[str], log_dir: Path) -> None:
+        self.members.append(ManagedProcess(name, argv, log_dir=log_dir, stop_grace=10))
 
     def start(self, index: int) -> None:
-        member = self.members[index]
-        with open(member.log_path, "ab") as out:
-            # own session: a Ctrl-C reaches us only, and we stop the servers in order
-            member.proc = subprocess.Popen(
-                member.argv, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
-            )
+        self.members[index].start()
 
     def pid(self, index: int) -> int:
-        proc = self.members[index].proc
-        assert proc is not None
-        return proc.pid
+        pid = self.members[index].pid
+        assert pid is not None
+        return pid
 
     def kill(self, index: int) -> None:
-        proc = self.members[index].proc
-        if proc is not None and proc.poll() is None:
-            os.kill(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        self.members[index].kill9()
 
     def alive(self, index: int) -> bool:
-        proc = self.members[index].proc
-        return proc is not None and proc.poll() is None
+        return self.members[index].is_running()
 
     def stop_all(self) -> None:
-        running = [m.proc for m in self.members if m.proc is not None and m.proc.poll() is None]
-        for proc in running:
-            os.kill(proc.pid, signal.SIGTERM)
-        for proc in running:
-            try:
-                proc.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                os.kill(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=10)
+        for member in self.members:
+            member.stop()
 
 
 async def wait_until(
@@ -269,7 +233,7 @@ class JetStream(Engine):
                 f"  routes: [{routes}] }}\n"
             )
             argv = ["nats-server", "-js", "-c", str(conf)]
-            self.procs.add(Member(f"n{i}", argv, self.root / f"n{i}.log"))
+            self.procs.add(f"n{i}", argv, self.root)
             self.procs.start(i)
         async with aiohttp.ClientSession() as http:
             for i in range(3):
@@ -425,7 +389,7 @@ class Etcd(Engine):
                 "--logger", "zap",
                 "--log-outputs", "stderr",
             ]  # fmt: skip
-            self.procs.add(Member(f"m{i}", argv, self.root / f"m{i}.log"))
+            self.procs.add(f"m{i}", argv, self.root)
             self.procs.start(i)
         # one pooled session: 64 keep-alive connections serve the 64 concurrent puts
         self.http = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=2 * INFLIGHT))
@@ -832,13 +796,19 @@ def run_one(name: str, seconds: float) -> dict[str, Any]:
         shutil.rmtree(root, ignore_errors=True)
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--engines", default="jetstream,etcd", help="comma-separated")
     parser.add_argument("--seconds", type=float, default=5.0, help="per measurement")
     parser.add_argument("--quick", action="store_true", help="1 s per measurement")
+    parser.add_argument(
+        "--out",
+        default=None,
+        help="JSON file name (in benchmarks/results/ unless it has a directory); "
+        "default cluster_engine.json, cluster_engine-quick.json with --quick",
+    )
     args = parser.parse_args()
     seconds = 1.0 if args.quick else args.seconds
     names = [n.strip() for n in args.engines.split(",") if n.strip()]
@@ -857,7 +827,9 @@ def main() -> None:
             print_table(name, res)
     wall = round(now() - began, 1)
     print(f"\nrun wall time {wall} s ({seconds:g} s per measurement)")
-    RESULTS.parent.mkdir(parents=True, exist_ok=True)
+    name = args.out or ("cluster_engine-quick.json" if args.quick else "cluster_engine.json")
+    path = Path(name) if os.path.dirname(name) else RESULTS_DIR / name
+    path.parent.mkdir(parents=True, exist_ok=True)
     document = {
         "seconds_per_measurement": seconds,
         "payload_bytes": len(PAYLOAD),
@@ -866,9 +838,10 @@ def main() -> None:
         "wall_s": wall,
         "engines": results,
     }
-    RESULTS.write_text(json.dumps(document, indent=2) + "\n")
-    print("written benchmarks/results/cluster_engine.json")
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    print(f"written {path}")
+    return 1 if any("error" in res for res in results.values()) else 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -82,7 +82,8 @@ async def _serve(config: object) -> None:
     stop, hurry = stop_events()
     starting = asyncio.ensure_future(server.start())
     stopping = asyncio.ensure_future(stop.wait())
-    # a standby cluster node waits in start() for leases: a stop signal ends the wait
+    # a cluster node's start waits for its engine (it may not be up yet): a stop signal
+    # ends the wait
     await asyncio.wait({starting, stopping}, return_when=asyncio.FIRST_COMPLETED)
     if not starting.done():
         starting.cancel()

@@ -8,7 +8,6 @@ import logging
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from functools import partial
 from typing import TYPE_CHECKING, Any
 
 from restate_server.admin_role import LazyQuery, serve_node_address
@@ -154,17 +153,6 @@ def _stop_node(reason: str) -> None:
         raise SystemExit(f"fatal: {reason}")
 
     asyncio.get_running_loop().call_soon(stop)
-
-
-def advertised_fabric_address(options: Any, bound: str) -> str:
-    """What other nodes connect to: the configured address, or the bound one with this
-    host's name in place of a wildcard host."""
-    if options.fabric_advertised_address:
-        return str(options.fabric_advertised_address)
-    host, port = bound.rsplit(":", 1)
-    if host in ("0.0.0.0", "::", ""):
-        host = socket.gethostname()
-    return f"{host}:{port}"
 
 
 def split_address(address: str) -> tuple[str, int]:
@@ -331,20 +319,21 @@ class Server:
             )
 
         if cluster is not None:
-            await self._start_cluster_partitions(cluster, table, store, entries, processor_of)
-        for partition_id in range(table.count):
-            if cluster is not None:
-                break  # the routes and the processors of the partitions led here are made
-            if role is not None and worker_of(partition_id, role.count) != role.index:
-                entries.append(self._remote_partition(partition_id))
-                continue
-            processor = processor_of(partition_id, storage)
-            entries.append(processor)
-            local.append(processor)
-        if role is not None:
-            assert self._schema_ready is not None
-            await self._schema_ready.wait()
-        if cluster is None:  # in cluster mode a partition is started as it is taken
+            # routes for every partition; a partition is started as it is taken
+            await self._start_cluster_partitions(
+                cluster, table, store, entries, processor_of, perform
+            )
+        else:
+            for partition_id in range(table.count):
+                if role is not None and worker_of(partition_id, role.count) != role.index:
+                    entries.append(self._remote_partition(partition_id))
+                    continue
+                processor = processor_of(partition_id, storage)
+                entries.append(processor)
+                local.append(processor)
+            if role is not None:
+                assert self._schema_ready is not None
+                await self._schema_ready.wait()
             for processor in local:
                 await processor.start()
             if self.fabric is not None:
@@ -409,13 +398,15 @@ class Server:
         store: Store,
         entries: list[Any],
         processor_of: Callable[[int, Any], PartitionProcessor],
+        perform: Callable[[list[Action]], None],
     ) -> None:
         """Routes for every partition, the fabric endpoint other nodes send commands
         to, a first placement round (the partitions taken are started before ingress
         opens), then placement in the background: partitions that become free (their
         leader died) are taken over and started while the node serves."""
         from restate_server.cluster.engine import retrying
-        from restate_server.cluster.node import DISCOVERY_S
+        from restate_server.cluster.membership import advertised_fabric_address
+        from restate_server.cluster.node import DISCOVERY_S, Placement
         from restate_server.cluster.routes import ClusterRoutes
         from restate_server.workers.fabric import FabricEndpoint
 
@@ -437,11 +428,7 @@ class Server:
             self.local_processors.append(processor)
             await processor.start()
             routes.set_local(partition_id, processor)
-            for action in processor.outbox_backlog():
-                entries[action.target_partition].submit(
-                    Deliver(action.source_partition, action.sequence, action.command),
-                    partial(processor.submit, TruncateOutbox(action.sequence)),
-                )
+            perform(list(processor.outbox_backlog()))  # hand-overs not yet confirmed
 
         async def release(partition_id: int) -> None:
             # new commands wait in the route; the attempts of the partition's invocations
@@ -449,11 +436,8 @@ class Server:
             # was given is committed; then the lease goes
             routes.hold(partition_id)
             processor = next(p for p in self.local_processors if p.partition_id == partition_id)
-            invoker = self.invoker
-            assert invoker is not None
-            for task in list(invoker.tasks.values()):
-                if task.processor is processor:
-                    task.abort()
+            assert self.invoker is not None
+            self.invoker.abort_partition(processor)
             await processor.quiesce(QUIESCE_TIMEOUT_S)
             await processor.stop()
             self.local_processors.remove(processor)
@@ -463,10 +447,10 @@ class Server:
         self._registry_watch = asyncio.get_running_loop().create_task(
             cluster.watch_registry(), name="cluster-registry"
         )
-        await retrying(lambda: cluster.place(table.count, store, _stop_node, led, release, routes))
+        placement = Placement(table.count, store, routes, led, release, _stop_node)
+        await retrying(lambda: cluster.place(placement))
         self._placement = asyncio.get_running_loop().create_task(
-            cluster.run(table.count, store, _stop_node, led, release, routes),
-            name="cluster-placement",
+            cluster.run(placement), name="cluster-placement"
         )
 
     # ---- a worker's fabric

@@ -72,10 +72,6 @@ class PartitionLease:
     def valid(self) -> bool:
         return self.epoch > 0 and self._clock() < self._valid_until
 
-    @property
-    def remaining_s(self) -> float:
-        return max(0.0, self._valid_until - self._clock()) if self.epoch else 0.0
-
     async def acquire(self) -> bool:
         """Take the partition if nobody holds it; True when this node now leads it."""
         sent = self._clock()

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any, TypeVar
 
 from restate_server.cluster.log_records import CommitRecord
 from restate_server.cluster.partition_log import EngineUnavailable, Fenced, PartitionLog
@@ -28,7 +27,6 @@ from restate_server.storage.transaction import Writes
 log = logging.getLogger(__name__)
 
 Callback = Callable[[], None]
-T = TypeVar("T")
 
 LOG_SEQUENCE = "log_sequence"
 
@@ -72,15 +70,6 @@ class LogCommitter:
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name=f"log-committer-{self._log.partition_id}"
             )
-
-    def read(self, fn: Callable[[], T], *, consistent: bool = True) -> asyncio.Future[T]:
-        """Run ``fn`` now: the store only ever holds writes the engine has replicated."""
-        future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-        try:
-            future.set_result(fn())
-        except Exception as exc:
-            future.set_exception(exc)
-        return future
 
     async def _run(self) -> None:
         try:

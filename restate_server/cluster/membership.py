@@ -9,12 +9,17 @@ its leases run out. A node that stops cleanly deletes its entry.
 from __future__ import annotations
 
 import contextlib
+import socket
+from typing import TYPE_CHECKING
 
 import msgspec
 from nats.js import JetStreamContext
 from nats.js.client import KV_PRE_TEMPLATE, KV_STREAM_TEMPLATE
 from nats.js.errors import KeyNotFoundError, NotFoundError
 from nats.js.kv import KV_DEL, KV_OP, KV_PURGE, KeyValue
+
+if TYPE_CHECKING:
+    from restate_server.config.model import ClusterOptions
 
 
 class NodeInfo(msgspec.Struct, array_like=True):
@@ -31,6 +36,17 @@ _decoder = msgspec.msgpack.Decoder(NodeInfo)
 def _key(name: str) -> str:
     # KV keys: letters, digits, "-", "_", "=", "." and "/"
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
+
+
+def advertised_fabric_address(options: ClusterOptions, bound: str) -> str:
+    """What other nodes connect to: the configured address, or the bound one with this
+    host's name in place of a wildcard host."""
+    if options.fabric_advertised_address:
+        return str(options.fabric_advertised_address)
+    host, port = bound.rsplit(":", 1)
+    if host in ("0.0.0.0", "::", ""):
+        host = socket.gethostname()
+    return f"{host}:{port}"
 
 
 async def announce(bucket: KeyValue, info: NodeInfo) -> None:

@@ -45,10 +45,6 @@ class EngineNames:
     def registry_bucket(self) -> str:
         return f"restate_{self._safe}_registry"
 
-    @property
-    def snapshots_bucket(self) -> str:
-        return f"restate_{self._safe}_snapshots"
-
 
 def lease_key(partition_id: int) -> str:
     return f"p{partition_id}"

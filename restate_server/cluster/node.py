@@ -4,8 +4,7 @@ At start the node connects to the engine, creates the cluster's objects if it is
 first, reads the partition count and the registry from the engine, then takes the
 partitions. Taking one means: hold its lease, fence its log (a record no earlier leader
 can write past), bring the local store up to the end of the log, and commit from then
-on through a ``LogCommitter``. A partition whose lease another node holds is waited
-for: this node is a standby until that lease runs out.
+on through a ``LogCommitter``.
 
 Every node takes free partitions while it leads fewer than its share (the partition
 count over the live nodes), and follows the lease table to route the others to their
@@ -24,6 +23,7 @@ import math
 import socket
 import zlib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
@@ -31,12 +31,11 @@ from nats.js.errors import KeyNotFoundError, KeyWrongLastSequenceError
 from restate_server.cluster.catch_up import catch_up
 from restate_server.cluster.engine import Engine, Layout, retrying
 from restate_server.cluster.leases import PartitionLease, lease_holder
-from restate_server.cluster.log_committer import LogCommitter, log_sequence_key
+from restate_server.cluster.log_committer import LogCommitter
 from restate_server.cluster.log_records import FenceRecord
 from restate_server.cluster.membership import NodeInfo, announce, live_nodes, withdraw
 from restate_server.cluster.partition_log import Fenced, PartitionLog
 from restate_server.cluster.routes import ClusterRoutes
-from restate_server.storage import keys
 from restate_server.storage.db import Store
 
 log = logging.getLogger(__name__)
@@ -71,18 +70,6 @@ class EngineMetadataStore:
     def save_schema(self, data: bytes) -> None:
         self._data = data
 
-    async def refresh(self) -> bytes | None:
-        """The registry as the engine has it, if another node changed it since."""
-        try:
-            entry = await self._layout.registry.get(SCHEMA_KEY)
-        except KeyNotFoundError:
-            return None
-        revision = entry.revision or 0
-        if revision == self._revision or not entry.value:
-            return None
-        self.take(entry.value, revision)
-        return entry.value
-
     def take(self, data: bytes, revision: int) -> None:
         """The registry as another node published it."""
         self._revision = revision
@@ -102,6 +89,21 @@ class EngineMetadataStore:
         else:
             self._revision = await registry.create(SCHEMA_KEY, data)
         self._published = data
+
+
+@dataclass
+class Placement:
+    """What placement rounds act on, set up once by the server: the partition count, the
+    store the partitions taken here live in, the routes, and what to do when a
+    partition is taken (start its processor), handed over (stop it) or lost (stop the
+    node)."""
+
+    count: int
+    store: Store
+    routes: ClusterRoutes
+    on_led: Callable[[int], Awaitable[None]]
+    on_release: Callable[[int], Awaitable[None]]
+    on_lost: Callable[[str], None]
 
 
 class ClusterNode:
@@ -180,9 +182,8 @@ class ClusterNode:
                 break
             except Fenced:
                 continue  # the old leader wrote once more: replay that too, then fence
-        # the fence record itself is part of the store's state from here on
-        sequence = keys.encode_u64(partition_log.last_sequence)
-        store.write({log_sequence_key(partition_id): sequence})
+        # the store's sequence stays before the fence record until the first commit:
+        # a catch-up replays that record as the no-op it is
 
         def fenced(exc: Fenced) -> None:
             on_lost(f"partition {partition_id}: {exc}")
@@ -258,35 +259,31 @@ class ClusterNode:
             try:
                 watcher = await self.layout.registry.watch(SCHEMA_KEY)
                 async for entry in watcher:
-                    if entry is None or not entry.value or entry.revision is None:
-                        continue
-                    if entry.revision != metadata.revision:
-                        metadata.take(entry.value, entry.revision)
-                        if self.on_registry is not None:
-                            self.on_registry(entry.value)
-                    await self.registry_adopted()
+                    await self._adopt_registry(entry)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
                 log.warning("watching the registry failed (%s); watching again", exc)
                 await asyncio.sleep(0.5)
 
-    async def place(
-        self,
-        count: int,
-        store: Store,
-        on_lost: Callable[[str], None],
-        on_led: Callable[[int], Awaitable[None]],
-        on_release: Callable[[int], Awaitable[None]],
-        routes: ClusterRoutes,
-    ) -> None:
+    async def _adopt_registry(self, entry: Any) -> None:
+        """Route with the registry in ``entry`` (of the engine's registry bucket) if
+        another node published it, and say so in the nodes table."""
+        metadata = self.metadata
+        if metadata is None or entry is None or not entry.value or entry.revision is None:
+            return
+        if entry.revision != metadata.revision:
+            metadata.take(entry.value, entry.revision)
+            if self.on_registry is not None:
+                self.on_registry(entry.value)
+        await self.registry_adopted()
+
+    async def place(self, placement: Placement) -> None:
         """One round: read the lease and node tables, point the routes, and take free
         partitions while this node leads fewer than its share."""
-        if self.metadata is not None and self.on_registry is not None:
-            changed = await self.metadata.refresh()
-            if changed is not None:
-                self.on_registry(changed)
-            await self.registry_adopted()
+        with contextlib.suppress(KeyNotFoundError):
+            await self._adopt_registry(await self.layout.registry.get(SCHEMA_KEY))
+        count = placement.count
         nodes = await live_nodes(self.engine.js, self.engine.names.nodes_bucket)
         if self._info is not None:
             nodes.setdefault(self.node_name, self._info)
@@ -297,7 +294,7 @@ class ClusterNode:
                 continue
             holder = await lease_holder(self.layout.leases, partition_id)
             holders[partition_id] = holder.node if holder is not None else None
-        routes.update(holders, nodes)
+        placement.routes.update(holders, nodes)
         share = math.ceil(count / max(1, len(nodes)))
         free = [p for p, holder in holders.items() if holder is None]
         if not free and len(self.leases) > share:
@@ -305,7 +302,7 @@ class ClusterNode:
             for partition_id in sorted(self.leases, reverse=True)[
                 : min(HANDOVERS_PER_ROUND, len(self.leases) - share)
             ]:
-                await on_release(partition_id)
+                await placement.on_release(partition_id)
             return
         # start looking at a node-specific place, so that nodes starting together do
         # not all contend for the same partitions first
@@ -316,18 +313,10 @@ class ClusterNode:
             partition_id = (offset + step) % count
             if holders[partition_id] is not None:
                 continue
-            if await self.try_lead(partition_id, store, on_lost):
-                await on_led(partition_id)
+            if await self.try_lead(partition_id, placement.store, placement.on_lost):
+                await placement.on_led(partition_id)
 
-    async def run(
-        self,
-        count: int,
-        store: Store,
-        on_lost: Callable[[str], None],
-        on_led: Callable[[int], Awaitable[None]],
-        on_release: Callable[[int], Awaitable[None]],
-        routes: ClusterRoutes,
-    ) -> None:
+    async def run(self, placement: Placement) -> None:
         """Placement rounds and the node entry's renewal, until cancelled."""
         period_s = min(PLACEMENT_PERIOD_S, self._options.lease_duration_ms / 3000)
         renew_every = max(1, int(self._options.lease_duration_ms / 3000 / period_s))
@@ -338,7 +327,7 @@ class ClusterNode:
             try:
                 if rounds % renew_every == 0 and self._info is not None:
                     await announce(self.layout.nodes, self._info)
-                await self.place(count, store, on_lost, on_led, on_release, routes)
+                await self.place(placement)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # the engine is away: the next round tries again

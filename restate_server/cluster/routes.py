@@ -17,7 +17,7 @@ from collections.abc import Callable
 from typing import Any
 
 from restate_server.cluster.membership import NodeInfo
-from restate_server.partition.commands import Command, Invoke
+from restate_server.partition.commands import Command, as_repeat
 from restate_server.partition.waiters import Waiters
 from restate_server.workers.link import PeerLink, request_id_of
 
@@ -104,8 +104,7 @@ class _Local:
         self._kept.clear()
         self._keys.clear()
         for command, _ in kept:
-            if isinstance(command, Invoke):
-                command.request.fresh = False  # the old processor may have taken it
+            as_repeat(command)  # the old processor may have taken it
         return kept
 
 
@@ -132,8 +131,7 @@ class _FromPeer:
         self._route = route
 
     def submit(self, command: Command, on_durable: OnDone = None) -> None:
-        if isinstance(command, Invoke):
-            command.request.fresh = False
+        as_repeat(command)
         self._route.submit(command, on_durable)
 
 

@@ -125,6 +125,13 @@ class Invoker:
         self.tasks[action.invocation_id] = task
         task.start()
 
+    def abort_partition(self, processor: Any) -> None:
+        """Stop the attempts of ``processor``'s invocations (cluster mode: the partition
+        is handed over; its next leader resumes them from their journals)."""
+        for task in list(self.tasks.values()):
+            if task.processor is processor:
+                task.abort()
+
     def task_finished(self, task: InvocationTask) -> None:
         if self.tasks.get(task.invocation_id) is task:
             del self.tasks[task.invocation_id]

@@ -49,6 +49,14 @@ class Invoke(msgspec.Struct, tag="invoke"):
     request: InvocationRequest
 
 
+def as_repeat(command: object) -> None:
+    """``command`` is being sent again (resent after a reconnect, or rerouted to another
+    leader) and may have reached its partition already: an invocation in it must be
+    looked up by id, never taken as new (``fresh`` lets the partition skip that)."""
+    if isinstance(command, Invoke):
+        command.request.fresh = False
+
+
 class AttachCaller(msgspec.Struct, tag="attach"):
     """An ingress caller attaching to an existing invocation (attach / output)."""
 

@@ -18,7 +18,7 @@ import logging
 import socket
 from collections.abc import Awaitable, Callable, Sequence
 
-from restate_server.partition.commands import Command, Invoke
+from restate_server.partition.commands import Command, Invoke, as_repeat
 from restate_server.partition.waiters import Waiters
 from restate_server.storage.records import IngressSink
 from restate_server.workers.channel import Channel
@@ -118,10 +118,8 @@ class PeerLink:
             del self._unanswered[sequence]
             if message.request_id is not None:
                 self._by_request.pop(message.request_id, None)
-            command = message.command
-            if isinstance(command, Invoke):
-                command.request.fresh = False  # it may have reached the old leader
-            taken.append((command, on_done))
+            as_repeat(message.command)  # it may have reached the old leader
+            taken.append((message.command, on_done))
         return taken
 
     def call(self, method: str, payload: bytes = b"") -> asyncio.Future[bytes]:
@@ -224,10 +222,7 @@ class PeerLink:
 
     def _resend(self, channel: Channel) -> None:
         for message, _ in list(self._unanswered.values()):
-            command = message.command
-            if isinstance(command, Invoke):
-                # "fresh" lets the partition skip looking the id up; a resent one may exist
-                command.request.fresh = False
+            as_repeat(message.command)
             channel.send(message)
 
 

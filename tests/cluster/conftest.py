@@ -9,20 +9,15 @@ from pathlib import Path
 import pytest
 
 from restate_server.cluster.engine import Engine
-from tests.support.jetstream import JetStreamCluster, nats_server_path
+from tests.support.jetstream import JetStreamCluster, running_cluster
 
 _cluster_names = itertools.count(1)
 
 
 @pytest.fixture(scope="module")
 def jetstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JetStreamCluster]:
-    if nats_server_path() is None:
-        pytest.fail("nats-server is not installed (apt-get install -y nats-server)")
-    cluster = JetStreamCluster(Path(tmp_path_factory.mktemp("jetstream")))
-    try:
-        yield cluster.start()
-    finally:
-        cluster.stop()
+    with running_cluster(Path(tmp_path_factory.mktemp("jetstream"))) as cluster:
+        yield cluster
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ import pytest
 
 from tests.support.endpoints import PyEndpoint, TsEndpoint
 from tests.support.http import get
-from tests.support.jetstream import JetStreamCluster, nats_server_path
+from tests.support.jetstream import JetStreamCluster, running_cluster
 from tests.support.server import RestateServerProcess
 from tests.support.waiting import wait_for
 
@@ -42,13 +42,8 @@ def _ok(resp: Any) -> Any:
 
 @pytest.fixture(scope="module")
 def jetstream(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JetStreamCluster]:
-    if nats_server_path() is None:
-        pytest.fail("nats-server is not installed (apt-get install -y nats-server)")
-    cluster = JetStreamCluster(Path(tmp_path_factory.mktemp("jetstream")))
-    try:
-        yield cluster.start()
-    finally:
-        cluster.stop()
+    with running_cluster(Path(tmp_path_factory.mktemp("jetstream"))) as cluster:
+        yield cluster
 
 
 @pytest.fixture

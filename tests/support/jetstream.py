@@ -8,13 +8,17 @@ nats-server``, 2.9).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from tests.support.ports import LOOPBACK, free_ports
 from tests.support.procs import ManagedProcess, ProcessError
@@ -141,3 +145,16 @@ class JetStreamCluster:
     def stop(self) -> None:
         for server in self.servers:
             server.process.stop()
+
+
+@contextlib.contextmanager
+def running_cluster(work_dir: Path) -> Iterator[JetStreamCluster]:
+    """A started three-server cluster under ``work_dir``, stopped by PID on the way
+    out. A missing nats-server fails the test: the cluster tests are not optional."""
+    if nats_server_path() is None:
+        pytest.fail("nats-server is not installed (apt-get install -y nats-server)")
+    cluster = JetStreamCluster(work_dir)
+    try:
+        yield cluster.start()
+    finally:
+        cluster.stop()
