@@ -169,7 +169,7 @@ class Server:
         self.committer: Committer | None = None
         # what the APIs and the invoker read through: the committer, or in cluster mode
         # the node's log committers
-        self._storage: Any = None
+        self.durable_reads: Any = None
         self.partitions: Partitions | None = None
         # the partitions this process leads (all of them without a role)
         self.local_processors: list[PartitionProcessor] = []
@@ -250,7 +250,7 @@ class Server:
             )
         else:
             storage = cluster  # reads and "unavailable" of the partitions' log committers
-        self._storage = storage
+        self.durable_reads = storage
 
         retry_policy = retry_policy_of(config)
         defaults = schema_defaults_of(config)
@@ -409,12 +409,14 @@ class Server:
         from restate_server.cluster.node import DISCOVERY_S, Placement
         from restate_server.cluster.routes import ClusterRoutes
         from restate_server.workers.fabric import FabricEndpoint
+        from restate_server.workers.worker_calls import register_query_calls
 
         options = self.config.py.cluster
         routes = ClusterRoutes(table.count, cluster.node_name, self.waiters)
         self.cluster_routes = routes
         entries.extend(routes.routes)
         self.fabric = fabric = FabricEndpoint(options.fabric_bind_address, self.waiters)
+        register_query_calls(self, fabric)  # other nodes read the partitions led here
         await fabric.start()
         # inbound submits go through the routes too: to the processor, or onwards
         fabric.serve_partitions(routes.inbound())
@@ -497,7 +499,7 @@ class Server:
         from restate_server.admin_role import admin_state
 
         config = self.config
-        store, committer, partitions = self.store, self._storage, self.partitions
+        store, committer, partitions = self.store, self.durable_reads, self.partitions
         assert store is not None and committer is not None and partitions is not None
         assert self.ingress_address is not None
         state = admin_state(
@@ -540,7 +542,9 @@ class Server:
         invoker: Invoker,
         registry: Any,
     ) -> LazyQuery:
-        """POST /query over the partitions of this process."""
+        """POST /query over the partitions of this process (of the cluster, in a cluster)."""
+
+        routes = self.cluster_routes
 
         def make(service: Any) -> QueryService:
             views = service.local_views(
@@ -550,6 +554,20 @@ class Server:
                 registry,
                 SERVER_VERSION,
             )
+            if routes is not None:
+                # in a cluster: this node's partitions from its store, the rest from
+                # their leaders
+                from restate_server.query.cluster_views import ClusterViews
+
+                views = ClusterViews(
+                    table,
+                    routes.node_name,
+                    lambda p: routes.routes[p].leader,
+                    routes.links.get,
+                    views,
+                    registry,
+                    SERVER_VERSION,
+                )
             return service.QueryService(  # type: ignore[no-any-return]
                 open_view=views, partitions=table, memory_limit=self.config.py.query.memory_limit
             )

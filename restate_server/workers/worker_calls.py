@@ -46,6 +46,12 @@ def register_worker_calls(
     fabric.on_call("storage", storage)
     fabric.on_call("ready", ready)
     fabric.on_call("metrics", metrics)
+    register_query_calls(server, fabric)
+
+
+def register_query_calls(server: Server, fabric: FabricEndpoint) -> None:
+    """The read-view calls of /query: a worker's for its supervisor, a cluster node's
+    for the other nodes (each serves the partitions it leads)."""
     for method in QUERY_CALLS:
         fabric.on_call(method, _query_call(server, method))
 
@@ -66,11 +72,11 @@ def _worker_scans(server: Server) -> WorkerScans:
     # imported at the first query (pyarrow and the tables), off the loop
     from restate_server.query.worker_scans import WorkerScans
 
-    store, committer, invoker = server.store, server.committer, server.invoker
-    assert store is not None and committer is not None and invoker is not None
+    store, reads, invoker = server.store, server.durable_reads, server.invoker
+    assert store is not None and reads is not None and invoker is not None
     assert server.partitions is not None
     return WorkerScans(
-        lambda ranges: committer.read(lambda: store.snapshot(ranges), consistent=False),
+        lambda ranges: reads.read(lambda: store.snapshot(ranges), consistent=False),
         server.partitions.table,
         lambda: invoker.tasks.values(),
     )

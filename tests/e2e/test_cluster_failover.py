@@ -22,8 +22,10 @@ from typing import Any
 import pytest
 
 from tests.support.endpoints import PyEndpoint, TsEndpoint
-from tests.support.http import get
+from tests.support.http import get, query_rows
 from tests.support.jetstream import JetStreamCluster, running_cluster
+from tests.support.node import NodeTools
+from tests.support.real_cli import RealCli
 from tests.support.server import RestateServerProcess
 from tests.support.waiting import wait_for
 
@@ -272,3 +274,33 @@ def _stream_leader(jetstream: JetStreamCluster) -> Any:
                 counts[leader] = counts.get(leader, 0) + 1
     name = max(counts, key=lambda k: counts[k]) if counts else jetstream.servers[0].name
     return jetstream.server(name)
+
+
+def test_query_on_any_node_sees_every_partition(
+    node: Callable[..., RestateServerProcess],
+    ts_endpoint: Callable[..., TsEndpoint],
+    tools: NodeTools,
+    tmp_path: Path,
+) -> None:
+    endpoint = ts_endpoint()
+    nodes = _three_nodes(node)
+    a, b = nodes[0], nodes[1]
+    assert all(_leading(srv) < 24 for srv in nodes)  # each store holds only its share
+    assert a.register(endpoint.url).status == 201
+    values = {f"q{n}": 1000 * n + 7 for n in range(24)}  # over partitions of all three
+    for i, (key, value) in enumerate(values.items()):
+        assert _ok(nodes[i % 3].call(f"/Counter/{key}/add", value)) == value
+    for srv in nodes:
+        rows = query_rows(
+            srv.admin_url, "SELECT service_key FROM state WHERE service_name = 'Counter'"
+        )
+        assert sorted(r["service_key"] for r in rows) == sorted(values)
+        counted = query_rows(
+            srv.admin_url,
+            "SELECT count(*) AS n FROM sys_invocation WHERE target_service_name = 'Counter'",
+        )
+        assert counted == [{"n": len(values)}]
+    # the real CLI through one node reads the state of every key, wherever it is led
+    cli = RealCli(tools, b, tmp_path)
+    for key, value in values.items():
+        assert str(value) in cli("state", "get", "Counter", key), key
