@@ -1,8 +1,9 @@
 """The connection to the engine (NATS JetStream) and the objects a cluster keeps in it.
 
 ``Engine.connect`` reaches any of the engine's servers (the client fails over between
-them by itself) and ``ensure_layout`` creates, if they are missing, the log stream and
-the key-value buckets of ``docs/cluster.md``, every one replicated ``replicas`` times.
+them by itself) and ``ensure_layout`` creates, if they are missing, the log and snapshot
+streams and the key-value buckets of ``docs/cluster.md``, each replicated ``replicas``
+times.
 Creating them is idempotent, so every node does it at start and the first one wins.
 """
 
@@ -84,13 +85,21 @@ class Engine:
             duplicate_window=DUPLICATE_WINDOW_S,
             allow_direct=True,
         )
-        try:
-            await self.js.add_stream(config)
-        except BadRequestError as exc:
-            # 10058: a stream of that name exists with another configuration (another
-            # node created it first, or an older version did): use it as it is
-            if exc.err_code != 10058:
-                raise
+        snapshots = StreamConfig(
+            name=names.snapshots_stream,
+            subjects=[names.snapshot_subjects],
+            storage=StorageType.FILE,
+            num_replicas=replicas,
+            allow_direct=True,
+        )
+        for stream in (config, snapshots):
+            try:
+                await self.js.add_stream(stream)
+            except BadRequestError as exc:
+                # 10058: a stream of that name exists with another configuration
+                # (another node created it first, or an older version did): use it
+                if exc.err_code != 10058:
+                    raise
         leases = await self.js.create_key_value(
             bucket=names.leases_bucket, history=1, ttl=lease_ttl_s, replicas=replicas
         )

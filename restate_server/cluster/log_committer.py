@@ -48,8 +48,11 @@ class LogCommitter:
         store: Store,
         epoch: int,
         on_fenced: Callable[[Fenced], None],
+        on_written: Callable[[int], None] | None = None,
     ) -> None:
         self._log = partition_log
+        # told each record's sequence once its writes are in the store (snapshots)
+        self._on_written = on_written
         self._store = store
         self._epoch = epoch
         self._on_fenced = on_fenced
@@ -84,6 +87,8 @@ class LogCommitter:
                 merged[self._sequence_key] = keys.encode_u64(sequence)
                 self._store.write(merged)
                 self.records_written += 1
+                if self._on_written is not None:
+                    self._on_written(sequence)
                 for _, callback in work:
                     try:
                         callback()

@@ -34,6 +34,22 @@ class EngineNames:
         return f"restate.{self._safe}.p.{partition_id}"
 
     @property
+    def snapshots_stream(self) -> str:
+        """The stream holding partition snapshots: chunks, and a head naming the latest."""
+        return f"restate_{self._safe}_snapshots"
+
+    @property
+    def snapshot_subjects(self) -> str:
+        return f"restate.{self._safe}.snap.>"
+
+    def snapshot_head_subject(self, partition_id: int) -> str:
+        return f"restate.{self._safe}.snap.{partition_id}.head"
+
+    def snapshot_data_subject(self, partition_id: int, epoch: int, sequence: int) -> str:
+        """One snapshot's chunks: its own subject, purged as a whole once superseded."""
+        return f"restate.{self._safe}.snap.{partition_id}.data.e{epoch}s{sequence}"
+
+    @property
     def leases_bucket(self) -> str:
         return f"restate_{self._safe}_leases"
 

@@ -36,6 +36,8 @@ from restate_server.cluster.log_records import FenceRecord
 from restate_server.cluster.membership import NodeInfo, announce, live_nodes, withdraw
 from restate_server.cluster.partition_log import Fenced, PartitionLog
 from restate_server.cluster.routes import ClusterRoutes
+from restate_server.cluster.snapshots import SnapshotStore, Snapshotter, restore_latest
+from restate_server.partition.table import PartitionTable
 from restate_server.storage.db import Store
 
 log = logging.getLogger(__name__)
@@ -114,6 +116,9 @@ class ClusterNode:
         self._options = options
         self.leases: dict[int, PartitionLease] = {}
         self.committers: dict[int, LogCommitter] = {}
+        self.snapshots = SnapshotStore(engine)
+        self.snapshotters: dict[int, Snapshotter] = {}
+        self.table: PartitionTable | None = None  # known once ``partition_count`` ran
         self._keepers: dict[int, asyncio.Task[None]] = {}
         self.metadata: EngineMetadataStore | None = None
         self._info: NodeInfo | None = None
@@ -146,7 +151,9 @@ class ClusterNode:
 
         await retrying(create)
         entry = await retrying(lambda: registry.get(PARTITION_COUNT_KEY))
-        return int((entry.value or b"0").decode())
+        count = int((entry.value or b"0").decode())
+        self.table = PartitionTable(count)
+        return count
 
     async def registry_store(self) -> EngineMetadataStore:
         try:
@@ -174,6 +181,10 @@ class ClusterNode:
             writer=f"{self.node_name}:{lease.epoch}",
             commit_timeout_s=options.commit_timeout_ms / 1000,
         )
+        table = self.table
+        assert table is not None, "partition_count() first"
+        # a store behind the latest snapshot starts from it: the log below is purged
+        await restore_latest(self.snapshots, store, table, partition_id)
         while True:
             tail = await PartitionLog.tail(self.engine, partition_id)
             await catch_up(partition_log, store, tail)
@@ -188,8 +199,18 @@ class ClusterNode:
         def fenced(exc: Fenced) -> None:
             on_lost(f"partition {partition_id}: {exc}")
 
+        written = None
+        every = options.snapshot_interval_num_records
+        if every:
+            snapshotter = Snapshotter(
+                self.snapshots, store, table, partition_id, lease.epoch, every
+            )
+            self.snapshotters[partition_id] = snapshotter
+            written = snapshotter.written
         self.leases[partition_id] = lease
-        self.committers[partition_id] = LogCommitter(partition_log, store, lease.epoch, fenced)
+        self.committers[partition_id] = LogCommitter(
+            partition_log, store, lease.epoch, fenced, written
+        )
         self._keepers[partition_id] = asyncio.get_running_loop().create_task(
             lease.keep(lambda: on_lost(f"partition {partition_id}: lease lost")),
             name=f"lease-{partition_id}",
@@ -208,6 +229,9 @@ class ClusterNode:
         committer = self.committers.pop(partition_id, None)
         if committer is not None:
             await committer.wait_idle()
+        snapshotter = self.snapshotters.pop(partition_id, None)
+        if snapshotter is not None:
+            await snapshotter.close()
         lease = self.leases.pop(partition_id, None)
         if lease is not None:
             await lease.release()
@@ -361,6 +385,8 @@ class ClusterNode:
         for task in self._keepers.values():
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for snapshotter in self.snapshotters.values():
+            await snapshotter.close()
         if release:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(withdraw(self.layout.nodes, self.node_name), 2)

@@ -211,6 +211,9 @@ class ClusterOptions(_Options):
     commit_timeout_ms: Annotated[int, Duration(nonzero=True)] = msgspec.field(
         default=10_000, name="commit-timeout"
     )
+    # a partition's leader stores a snapshot in the engine every this many log records
+    # and purges the log below it (the real server's worker.snapshots option); 0: never
+    snapshot_interval_num_records: Annotated[int, IntRange(0, 2**31)] = 5_000
 
     @property
     def enabled(self) -> bool:

@@ -56,8 +56,11 @@ def node(
     each node has its own base dir: nothing is shared but the engine."""
     cluster_name = f"c{os.getpid()}-{next(_clusters)}"
 
-    def start(name: str, *, wait: bool = True, lease: str = LEASE) -> RestateServerProcess:
+    def start(
+        name: str, *, wait: bool = True, lease: str = LEASE, **extra: str
+    ) -> RestateServerProcess:
         env = {
+            **extra,
             "RESTATE_CLUSTER_NAME": cluster_name,
             "RESTATE_NODE_NAME": name,
             "RESTATE_PY__CLUSTER__ENGINE_ADDRESS": ",".join(jetstream.urls),
@@ -304,3 +307,34 @@ def test_query_on_any_node_sees_every_partition(
     cli = RealCli(tools, b, tmp_path)
     for key, value in values.items():
         assert str(value) in cli("state", "get", "Counter", key), key
+
+
+def test_a_new_leader_starts_from_the_latest_snapshot_and_the_log_after_it(
+    node: Callable[..., RestateServerProcess], ts_endpoint: Callable[..., TsEndpoint]
+) -> None:
+    endpoint = ts_endpoint()
+    every = {"RESTATE_PY__CLUSTER__SNAPSHOT_INTERVAL_NUM_RECORDS": "10"}
+    a = node("node-a", **every)
+    assert a.register(endpoint.url).status == 201
+    for n in range(1, 41):
+        assert _ok(a.call("/Counter/snap/add", 1)) == n
+    _wait_for(lambda: "snapshot at record" in a.log_tail(2000))
+    # in flight across the take-over: a sleep whose timer is in the snapshot or after it
+    sleeping = _ok(a.call("/Sleeper/sleepOnce/send", {"tag": "snap", "ms": 2000}))
+    time.sleep(0.5)
+    a.kill9()
+    b = node("node-b", **every)  # an empty store: the snapshot, then the log after it
+    assert _ok(b.call("/Counter/snap/add", 1, timeout=30)) == 41
+    _wait_for(lambda: _leading(b) == 24)
+    assert "restored the snapshot at record" in b.log_tail(2000)
+    # the first invocations' records were purged from the log: they come from the snapshot
+    counted = query_rows(
+        b.admin_url, "SELECT count(*) AS n FROM sys_invocation WHERE target_service_key = 'snap'"
+    )
+    assert counted == [{"n": 41}]
+    woke = b.call(
+        f"/restate/invocation/{sleeping['invocationId']}/attach", method="GET", timeout=30
+    )
+    assert _ok(woke) == "woke"
+    woken = [x.split()[1] for x in endpoint.side_effects() if x.startswith("woke ")]
+    assert woken == ["snap"]
