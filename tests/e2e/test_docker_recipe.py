@@ -27,6 +27,7 @@ ROOT = Path(__file__).resolve().parents[2]
 SERVER_DOCKERFILE = ROOT / "Dockerfile"
 SERVICES_DOCKERFILE = ROOT / "examples" / "docker-compose" / "Dockerfile.services"
 COMPOSE_FILE = ROOT / "examples" / "docker-compose" / "docker-compose.yml"
+CLUSTER_COMPOSE_FILE = ROOT / "examples" / "docker-compose" / "docker-compose.cluster.yml"
 TEST_ONLY_PACKAGES = ("pytest", "restate-sdk", "ruff", "mypy", "pyyaml", "hypercorn", "h2")
 
 
@@ -128,5 +129,40 @@ def test_compose_up_then_the_readme_curls(images: dict[Path, EmulatedImage], e2e
         flow.wait_healthy("restate")
         again = run_curl(curls[1], addresses)
         assert again.json() == 10, again.text()
+    finally:
+        flow.down()
+
+
+def test_cluster_compose_up_then_the_readme_curls(
+    images: dict[Path, EmulatedImage], e2e_dir: Path
+) -> None:
+    compose = read_compose(CLUSTER_COMPOSE_FILE)
+    nodes = ["restate-1", "restate-2", "restate-3"]
+    assert set(compose["services"]) == {
+        "nats-1", "nats-2", "nats-3", *nodes, "services", "register"
+    }  # fmt: skip
+    flow = ComposeFlow(CLUSTER_COMPOSE_FILE, images, e2e_dir, start_timeout=120)
+    try:
+        assert flow.up() == {"register": 0}, "the one-shot registration through node 1"
+        addresses = {
+            f"localhost:{host}": flow.loopback(node, container)
+            for node, offset in zip(nodes, range(3), strict=True)
+            for host, container in ((8080 + offset, 8080), (9070 + offset, 9070))
+        }
+        curls = readme_curls("A cluster with docker compose")
+        answers = [run_curl(args, addresses) for args in curls]
+        assert [a.status for a in answers] == [200] * len(curls), [a.text() for a in answers]
+        add, get, query = answers
+        assert add.json() == 5 and get.json() == 5
+        assert {"service_key": "my-counter"} in query.json()["rows"]
+
+        # docker compose stop restate-2: it hands its partitions over; the others serve
+        stopped = flow.services["restate-2"].process
+        assert stopped is not None and stopped.stop(grace=30) == 0
+        for node in ("restate-1", "restate-3"):
+            url = f"http://{flow.loopback(node, 8080)}/Counter/my-counter/add"
+            again = run_curl([url, "-H", "content-type: application/json", "-d", "1"], {})
+            assert again.status == 200, again.text()
+        assert run_curl(curls[1], addresses).json() == 7  # read through node 3
     finally:
         flow.down()

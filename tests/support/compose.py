@@ -9,7 +9,9 @@ rewritten to that port in commands and environment values. A restate-server imag
 is told its ports through its own ``RESTATE_*__BIND_ADDRESS`` settings, since it binds
 by configuration. ``depends_on`` with ``service_healthy`` waits for the dependency's
 image ``HEALTHCHECK`` (or the compose ``healthcheck``) to pass; services with
-``restart: "no"`` are one-shot and must exit 0.
+``restart: "no"`` are one-shot and must exit 0. A service's named volumes are
+directories of its own (two nodes of one image keep separate data), and a service
+with a public ``image:`` runs its program from this machine (``stand_ins``).
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import yaml
 from tests.support.dockerfile import EmulatedImage
 from tests.support.ports import LOOPBACK, free_ports
 from tests.support.procs import ManagedProcess
+from tests.support.stand_ins import StandInImage, stand_in
 
 HEALTH_POLL_S = 0.2
 # The restate-server image binds by configuration; its exposed ports are these settings.
@@ -55,7 +58,7 @@ def build_of(service: dict[str, Any], compose_dir: Path) -> tuple[Path, Path]:
 class ComposeService:
     name: str
     spec: dict[str, Any]
-    image: EmulatedImage
+    image: EmulatedImage | StandInImage
     ports: dict[int, int]  # container port -> loopback port
     process: ManagedProcess | None = None
 
@@ -85,9 +88,15 @@ class ComposeFlow:
         self.start_timeout = start_timeout
         self.services: dict[str, ComposeService] = {}
         for name, spec in data["services"].items():
-            _, dockerfile = build_of(spec, compose_file.parent)
-            image = images[dockerfile]
-            exposed = sorted(set(image.recipe.exposed_ports))
+            image: EmulatedImage | StandInImage
+            if "build" in spec:
+                image = images[build_of(spec, compose_file.parent)[1]]
+            else:
+                image = stand_in(spec["image"], log_dir / "stand-ins" / name)
+            # the image's EXPOSE and the compose file's ``expose``
+            exposed = sorted(
+                set(image.recipe.exposed_ports) | {int(p) for p in spec.get("expose", [])}
+            )
             ports = dict(zip(exposed, free_ports(len(exposed)), strict=True))
             self.services[name] = ComposeService(name, spec, image, ports)
 
@@ -107,11 +116,34 @@ class ComposeFlow:
                 text = re.sub(pattern, f"{LOOPBACK}:{mapped}", text)
         return text
 
+    def volumes(self, service: ComposeService) -> dict[str, Path]:
+        """The service's named volumes: container path -> a directory of its own here
+        (two services of one image do not share the image's directories)."""
+        mounts: dict[str, Path] = {}
+        for entry in service.spec.get("volumes", []):
+            volume, container_path = str(entry).split(":")[:2]
+            mounts[container_path.rstrip("/")] = self.log_dir / "volumes" / volume
+        return mounts
+
+    def _map_paths(self, text: str, service: ComposeService) -> str:
+        """A word or value naming a mounted path (``/data``, ``--dir=/data/x``) mapped to
+        the volume's directory."""
+        for container_path, here in self.volumes(service).items():
+            head, eq, value = text.rpartition("=") if "=" in text else ("", "", text)
+            if value == container_path or value.startswith(container_path + "/"):
+                here.mkdir(parents=True, exist_ok=True)
+                return head + eq + str(here) + value[len(container_path) :]
+        return text
+
     def _environment(self, service: ComposeService) -> dict[str, str]:
         extra = {
             k: self.rewrite(str(v), service.name)
             for k, v in (service.spec.get("environment") or {}).items()
         }
+        for name, value in service.image.recipe.env.items():  # the image's ENV on a volume
+            mapped = self._map_paths(value, service)
+            if mapped != value:
+                extra.setdefault(name, mapped)
         if service.image.default_command[0].endswith("restate-server"):
             for port, setting in SERVER_PORT_SETTINGS.items():
                 if port in service.ports:
@@ -122,7 +154,9 @@ class ComposeFlow:
         image = service.image
         command = service.spec.get("command")
         argv = image.argv(image.recipe.entrypoint + command) if command else image.default_command
-        return [self.rewrite(word, service.name) for word in argv]
+        if isinstance(image, StandInImage):
+            argv = image.adapt(argv, service.ports)
+        return [self._map_paths(self.rewrite(word, service.name), service) for word in argv]
 
     def _healthcheck(self, service: ComposeService) -> list[str] | None:
         check = service.spec.get("healthcheck", {}).get("test") or service.image.recipe.healthcheck
