@@ -62,3 +62,16 @@ def test_wal_sync_short_run_prints_every_combination() -> None:
     rows = [line.split() for line in done.stdout.splitlines()[1:] if line.strip()]
     assert [(r[0], r[1]) for r in rows] == [("1", "0"), ("1", "4"), ("2", "0"), ("2", "4")]
     assert all(float(r[2]) > 0 for r in rows)
+
+
+def test_cluster_benchmark_quick_runs_every_setup(tools: NodeTools, tmp_path: Path) -> None:
+    out = tmp_path / "cluster.json"
+    done = _run(["benchmarks.cluster", "--quick", "--out", str(out)], timeout=300)
+    assert "cluster-3" in done.stdout and "workflow 3 steps c32" in done.stdout
+    rows = {row["workload"]: row for row in json.loads(out.read_text())["rows"]}
+    assert set(rows) == {"greet c1", "greet c32", "counter 1000 keys c32", "workflow 3 steps c32"}
+    for row in rows.values():
+        assert row["single"]["log_records_per_request"] == 0  # no engine
+        for kind in ("cluster-1", "cluster-3"):
+            assert row[kind]["requests"] > 0 and row[kind]["errors"] == 0
+            assert row[kind]["log_records_per_request"] >= 1  # every request is in the log
