@@ -420,7 +420,7 @@ class Server:
         await fabric.start()
         # inbound submits go through the routes too: to the processor, or onwards
         fabric.serve_partitions(routes.inbound())
-        advertised = advertised_fabric_address(options, fabric.address)
+        advertised = advertised_fabric_address(self.config, fabric.address)
         await retrying(lambda: cluster.announce(advertised))
         # nodes started together see each other before they take their shares
         await asyncio.sleep(min(DISCOVERY_S, options.lease_duration_ms / 2000))

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from typing import TYPE_CHECKING
+import urllib.parse
+from typing import Any
 
 import msgspec
 from nats.js import JetStreamContext
 from nats.js.client import KV_PRE_TEMPLATE, KV_STREAM_TEMPLATE
 from nats.js.errors import KeyNotFoundError, NotFoundError
 from nats.js.kv import KV_DEL, KV_OP, KV_PURGE, KeyValue
-
-if TYPE_CHECKING:
-    from restate_server.config.model import ClusterOptions
 
 
 class NodeInfo(msgspec.Struct, array_like=True):
@@ -38,15 +36,27 @@ def _key(name: str) -> str:
     return "".join(c if c.isalnum() or c in "-_" else "_" for c in name)
 
 
-def advertised_fabric_address(options: ClusterOptions, bound: str) -> str:
-    """What other nodes connect to: the configured address, or the bound one with this
-    host's name in place of a wildcard host."""
+def advertised_fabric_address(config: Any, bound: str) -> str:
+    """What other nodes connect to: ``[py.cluster] fabric-advertised-address``, else the
+    bound port on the host of the node's ``advertised-address`` or ``advertised-host``
+    (the real server's names), else on this host's name when bound to a wildcard."""
+    options = config.py.cluster
     if options.fabric_advertised_address:
         return str(options.fabric_advertised_address)
     host, port = bound.rsplit(":", 1)
-    if host in ("0.0.0.0", "::", ""):
+    named = _host_of(config.advertised_address) or config.advertised_host
+    if named:
+        host = named
+    elif host in ("0.0.0.0", "::", ""):
         host = socket.gethostname()
     return f"{host}:{port}"
+
+
+def _host_of(address: str | None) -> str | None:
+    if not address:
+        return None
+    parsed = urllib.parse.urlsplit(address if "://" in address else f"//{address}")
+    return parsed.hostname
 
 
 async def announce(bucket: KeyValue, info: NodeInfo) -> None:

@@ -256,6 +256,10 @@ class Config(_Options):
     log_disable_ansi_codes: bool = False
     # The node address: GET /metrics (Prometheus) and /health.
     bind_address: Annotated[str, BindAddress(NODE_PORT)] = f"0.0.0.0:{NODE_PORT}"
+    # How other nodes reach this one (the real server's URL form, e.g.
+    # http://node-1:5122/); in cluster mode its host is the fabric's, unless
+    # [py.cluster] fabric-advertised-address names the whole address.
+    advertised_address: str | None = None
     disable_prometheus: bool = False
     # How long running attempts may take to finish or suspend after SIGTERM/SIGINT.
     shutdown_timeout_ms: Annotated[int, Duration()] = msgspec.field(
