@@ -110,6 +110,7 @@ class SnapshotStore:
             return False
         if replaced is not None:
             await self._drop(replaced.data_subject)
+        await self._drop_orphans(partition_id, epoch, data_subject)
         # the log below the snapshot is in it now; record ``sequence`` stays (the fence)
         await retrying(
             lambda: js.purge_stream(
@@ -178,9 +179,30 @@ class SnapshotStore:
             await self._engine.js.purge_stream(self._stream, subject=subject, seq=replaced[1] + 1)
         return replaced[0]
 
+    async def _drop_orphans(self, partition_id: int, epoch: int, kept: str) -> None:
+        """Remove chunks no head will name: uploads of this epoch or an earlier one (a
+        leader that died mid-upload, or a deposed one) can no longer win, because every
+        record they could include is below this snapshot's. A later epoch's upload may
+        be under way and stays."""
+        prefix = self._names.snapshot_data_subject(partition_id, 0, 0).rsplit(".", 1)[0]
+        with _quietly(f"listing the snapshot chunks of partition {partition_id}"):
+            info = await self._engine.js.stream_info(self._stream, subjects_filter=f"{prefix}.>")
+            for subject in info.state.subjects or {}:
+                if subject != kept and _epoch_of(subject) <= epoch:
+                    await self._drop(subject)
+
     async def _drop(self, data_subject: str) -> None:
         with _quietly(f"removing snapshot chunks {data_subject}"):
             await self._engine.js.purge_stream(self._stream, subject=data_subject)
+
+
+def _epoch_of(data_subject: str) -> int:
+    """The epoch in a chunk subject's last token (``e<epoch>s<sequence>``)."""
+    token = data_subject.rsplit(".", 1)[-1]
+    try:
+        return int(token[1:].split("s", 1)[0])
+    except ValueError:
+        return -1
 
 
 async def restore_latest(
@@ -263,6 +285,12 @@ class Snapshotter:
             log.warning("partition %s: snapshot failed: %r", self._partition_id, exc)
         finally:
             self._task = None
+
+    async def wait_idle(self) -> None:
+        """Until the snapshot being saved (if any) is stored or has failed."""
+        task = self._task
+        if task is not None:
+            await asyncio.shield(task)
 
     async def close(self) -> None:
         task = self._task

@@ -87,10 +87,7 @@ async def test_a_new_node_rebuilds_from_the_snapshot_and_the_log_after_it(
         committer.submit({_state(f"n{i % 6}"): b"%d" % i}, lambda: None)
         await committer.wait_idle()  # one record each
         await asyncio.sleep(0)
-    for _ in range(100):  # the last snapshot is saved in the background
-        if snapshotter.saved and snapshotter.saved[-1] >= 20:
-            break
-        await asyncio.sleep(0.05)
+    await snapshotter.wait_idle()  # the last snapshot is saved in the background
     await snapshotter.close()
     assert len(snapshotter.saved) >= 2 and not fenced
     last = snapshotter.saved[-1]
@@ -108,3 +105,22 @@ async def test_a_new_node_rebuilds_from_the_snapshot_and_the_log_after_it(
     assert await restore_latest(snapshots, follower, TABLE, PARTITION) is None
     leader.close()
     follower.close()
+
+
+async def test_a_snapshot_removes_uploads_that_can_no_longer_win(engine: Engine) -> None:
+    await engine.ensure_layout(replicas=3, lease_ttl_s=3)
+    names = engine.names
+    stream = names.snapshots_stream
+    # chunks left by a leader that died mid-upload (epoch 1), and an upload under way by
+    # a newer leader (epoch 5)
+    died = names.snapshot_data_subject(PARTITION, 1, 30)
+    newer = names.snapshot_data_subject(PARTITION, 5, 90)
+    for subject in (died, newer):
+        await engine.js.publish(subject, b"chunk", stream=stream)
+    snapshots = SnapshotStore(engine)
+    assert await snapshots.save(PARTITION, epoch=3, sequence=70, blob=b"state")
+    info = await engine.js.stream_info(stream, subjects_filter=names.snapshot_subjects)
+    left = set(info.state.subjects or {})
+    found = await snapshots.latest(PARTITION)
+    assert found is not None
+    assert left == {found[0].data_subject, newer, names.snapshot_head_subject(PARTITION)}
