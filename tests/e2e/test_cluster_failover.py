@@ -105,6 +105,9 @@ def test_a_standby_takes_over_everything_from_a_killed_leader(
     # the sleep ran to its end once, on b
     woken = [x.split()[1] for x in endpoint.side_effects() if x.startswith("woke ")]
     assert woken == ["failover"]
+    # the workflow's ctx.run before the kill is not run again: its result was in the log
+    effects = [x for x in endpoint.side_effects() if x.endswith("order1") or " order1 " in x]
+    assert effects == ["reserve order1 42", "charge order1"]
 
 
 def test_a_stopped_node_hands_its_partitions_over(
