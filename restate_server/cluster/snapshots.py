@@ -92,8 +92,12 @@ class SnapshotStore:
         try:
             for offset in range(0, max(len(blob), 1), CHUNK_BYTES):
                 piece = blob[offset : offset + CHUNK_BYTES]
+                # a resend after a lost acknowledgement is a duplicate, not a second chunk
+                headers = {Header.MSG_ID.value: f"{data_subject}:{chunks}"}
                 ack = await retrying(
-                    lambda piece=piece: js.publish(data_subject, piece, stream=self._stream)
+                    lambda piece=piece, headers=headers: js.publish(
+                        data_subject, piece, stream=self._stream, headers=headers
+                    )
                 )
                 first = first or ack.seq
                 chunks += 1
@@ -103,7 +107,7 @@ class SnapshotStore:
             )  # fmt: skip
             replaced = await self._advance_head(head)
         except BaseException:
-            await self._drop(data_subject)
+            await self._drop_unless_named(head_of=partition_id, data_subject=data_subject)
             raise
         if replaced is False:
             await self._drop(data_subject)
@@ -190,6 +194,15 @@ class SnapshotStore:
             for subject in info.state.subjects or {}:
                 if subject != kept and _epoch_of(subject) <= epoch:
                     await self._drop(subject)
+
+    async def _drop_unless_named(self, head_of: int, data_subject: str) -> None:
+        """After a failed save: remove its chunks unless the head names them (its write
+        went through but its answer was lost). Unsure (the engine does not answer): leave
+        them; the partition's next stored snapshot removes them (``_drop_orphans``)."""
+        with _quietly(f"checking the head of partition {head_of}"):
+            found = await self.latest(head_of)
+            if found is None or found[0].data_subject != data_subject:
+                await self._drop(data_subject)
 
     async def _drop(self, data_subject: str) -> None:
         with _quietly(f"removing snapshot chunks {data_subject}"):
