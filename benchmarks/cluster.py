@@ -38,13 +38,13 @@ from typing import Any
 
 from benchmarks.loadgen import RunResult, build_request, run_closed_loop
 from benchmarks.proctree import tree_cpu_s
+from benchmarks.results_file import results_path
 from benchmarks.run import SERVICES_APP, compile_bytecode
 from tests.support.endpoints import TsEndpoint
 from tests.support.jetstream import JetStreamCluster, nats_server_path, running_cluster
 from tests.support.node import ensure_node_tools
 from tests.support.server import RestateServerProcess
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 JSON_HEADERS = {"content-type": "application/json"}
 SETUPS = ("single", "cluster-1", "cluster-3")
 
@@ -294,9 +294,7 @@ def main(argv: list[str] | None = None) -> int:
     print(table)
     wall = round(time.perf_counter() - began, 1)
     print(f"\n{args.rounds} round(s), scale {args.scale:g}, {os.cpu_count()} CPUs, {wall} s")
-    name = args.out or ("cluster-quick.json" if args.quick else "cluster.json")
-    path = Path(name) if os.path.dirname(name) else RESULTS_DIR / name
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = results_path(args.out, "cluster", args.quick)
     payload = {"rounds": rounds, "rows": rows, "table": table, "scale": args.scale}
     path.write_text(json.dumps(payload, indent=2, default=str) + "\n")
     print(f"written {path}", file=sys.stderr)

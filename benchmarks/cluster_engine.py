@@ -58,10 +58,10 @@ from typing import Any
 
 import aiohttp
 
+from benchmarks.results_file import results_path
 from tests.support.ports import free_ports
 from tests.support.procs import ManagedProcess
 
-RESULTS_DIR = Path(__file__).resolve().parent / "results"
 PAYLOAD = os.urandom(200)
 INFLIGHT = 64
 HOST = "127.0.0.1"
@@ -827,9 +827,7 @@ def main() -> int:
             print_table(name, res)
     wall = round(now() - began, 1)
     print(f"\nrun wall time {wall} s ({seconds:g} s per measurement)")
-    name = args.out or ("cluster_engine-quick.json" if args.quick else "cluster_engine.json")
-    path = Path(name) if os.path.dirname(name) else RESULTS_DIR / name
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = results_path(args.out, "cluster_engine", args.quick)
     document = {
         "seconds_per_measurement": seconds,
         "payload_bytes": len(PAYLOAD),

@@ -29,6 +29,7 @@ from typing import Any
 
 from benchmarks.loadgen import RunResult, build_request, run_closed_loop
 from benchmarks.proctree import tree_cpu_s, tree_rss_mb
+from benchmarks.results_file import RESULTS_DIR
 from tests.support.endpoints import PyEndpoint, TsEndpoint
 from tests.support.node import ensure_node_tools
 from tests.support.server import RealRestateServerProcess, RestateServerProcess
@@ -37,7 +38,6 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SERVICES_APP = HERE / "services" / "app.mjs"
 PYTHON_APP = HERE / "services" / "python_app.py"  # BENCH_SDK picks the SDK
-RESULTS_DIR = HERE / "results"
 # readiness is polled this often when timing startup (the tests' 50 ms would blur it)
 STARTUP_POLL_S = 0.005
 

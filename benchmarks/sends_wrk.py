@@ -38,8 +38,8 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.proctree import tree_cpu_s, tree_rss
+from benchmarks.results_file import results_path
 from benchmarks.run import (
-    RESULTS_DIR,
     SERVICES_APP,
     WORKERS_ENV,
     _dir_bytes,
@@ -400,9 +400,7 @@ def main(argv: list[str] | None = None) -> int:
     rows = summarize(results)
     table = format_table(rows, args)
     print(table)
-    name = args.out or ("sends_wrk-quick.json" if args.quick else "sends_wrk.json")
-    path = Path(name) if os.path.dirname(name) else RESULTS_DIR / name
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path = results_path(args.out, "sends_wrk", args.quick)
     settings = {k: getattr(args, k) for k in ("duration", "connections", "threads", "keys")}
     payload = {
         "settings": {

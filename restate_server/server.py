@@ -449,7 +449,7 @@ class Server:
         self._registry_watch = asyncio.get_running_loop().create_task(
             cluster.watch_registry(), name="cluster-registry"
         )
-        placement = Placement(table.count, store, routes, led, release, _stop_node)
+        placement = Placement(table, store, routes, led, release, _stop_node)
         await retrying(lambda: cluster.place(placement))
         self._placement = asyncio.get_running_loop().create_task(
             cluster.run(placement), name="cluster-placement"

@@ -47,7 +47,11 @@ class EngineNames:
 
     def snapshot_data_subject(self, partition_id: int, epoch: int, sequence: int) -> str:
         """One snapshot's chunks: its own subject, purged as a whole once superseded."""
-        return f"restate.{self._safe}.snap.{partition_id}.data.e{epoch}s{sequence}"
+        return f"{self.snapshot_data_subjects(partition_id)[:-1]}e{epoch}s{sequence}"
+
+    def snapshot_data_subjects(self, partition_id: int) -> str:
+        """Every chunk subject of the partition's snapshots (a wildcard)."""
+        return f"restate.{self._safe}.snap.{partition_id}.data.>"
 
     @property
     def leases_bucket(self) -> str:
@@ -64,3 +68,12 @@ class EngineNames:
 
 def lease_key(partition_id: int) -> str:
     return f"p{partition_id}"
+
+
+def snapshot_epoch(data_subject: str) -> int:
+    """The leader epoch a chunk subject (``snapshot_data_subject``) was written in."""
+    token = data_subject.rsplit(".", 1)[-1]
+    try:
+        return int(token[1:].split("s", 1)[0])
+    except ValueError:
+        return -1

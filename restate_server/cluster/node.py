@@ -95,12 +95,12 @@ class EngineMetadataStore:
 
 @dataclass
 class Placement:
-    """What placement rounds act on, set up once by the server: the partition count, the
+    """What placement rounds act on, set up once by the server: the partition table, the
     store the partitions taken here live in, the routes, and what to do when a
     partition is taken (start its processor), handed over (stop it) or lost (stop the
     node)."""
 
-    count: int
+    table: PartitionTable
     store: Store
     routes: ClusterRoutes
     on_led: Callable[[int], Awaitable[None]]
@@ -118,7 +118,6 @@ class ClusterNode:
         self.committers: dict[int, LogCommitter] = {}
         self.snapshots = SnapshotStore(engine)
         self.snapshotters: dict[int, Snapshotter] = {}
-        self.table: PartitionTable | None = None  # known once ``partition_count`` ran
         self._keepers: dict[int, asyncio.Task[None]] = {}
         self.metadata: EngineMetadataStore | None = None
         self._info: NodeInfo | None = None
@@ -151,9 +150,7 @@ class ClusterNode:
 
         await retrying(create)
         entry = await retrying(lambda: registry.get(PARTITION_COUNT_KEY))
-        count = int((entry.value or b"0").decode())
-        self.table = PartitionTable(count)
-        return count
+        return int((entry.value or b"0").decode())
 
     async def registry_store(self) -> EngineMetadataStore:
         try:
@@ -165,7 +162,11 @@ class ClusterNode:
         return self.metadata
 
     async def try_lead(
-        self, partition_id: int, store: Store, on_lost: Callable[[str], None]
+        self,
+        partition_id: int,
+        store: Store,
+        table: PartitionTable,
+        on_lost: Callable[[str], None],
     ) -> bool:
         """Take ``partition_id`` if nobody holds it: hold its lease, catch the store up
         with its log and fence the log. Its committer is in ``committers`` then."""
@@ -181,8 +182,6 @@ class ClusterNode:
             writer=f"{self.node_name}:{lease.epoch}",
             commit_timeout_s=options.commit_timeout_ms / 1000,
         )
-        table = self.table
-        assert table is not None, "partition_count() first"
         # a store behind the latest snapshot starts from it: the log below is purged
         await restore_latest(self.snapshots, store, table, partition_id)
         while True:
@@ -307,7 +306,7 @@ class ClusterNode:
         partitions while this node leads fewer than its share."""
         with contextlib.suppress(KeyNotFoundError):
             await self._adopt_registry(await self.layout.registry.get(SCHEMA_KEY))
-        count = placement.count
+        count = placement.table.count
         nodes = await live_nodes(self.engine.js, self.engine.names.nodes_bucket)
         if self._info is not None:
             nodes.setdefault(self.node_name, self._info)
@@ -337,7 +336,9 @@ class ClusterNode:
             partition_id = (offset + step) % count
             if holders[partition_id] is not None:
                 continue
-            if await self.try_lead(partition_id, placement.store, placement.on_lost):
+            if await self.try_lead(
+                partition_id, placement.store, placement.table, placement.on_lost
+            ):
                 await placement.on_led(partition_id)
 
     async def run(self, placement: Placement) -> None:

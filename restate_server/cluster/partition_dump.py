@@ -19,8 +19,8 @@ from restate_server.partition.table import PartitionTable
 from restate_server.storage import keys
 from restate_server.storage.active_index import ActiveIndex
 from restate_server.storage.db import Store
-from restate_server.storage.partition_ranges import partition_key_ranges
-from restate_server.storage.snapshot import Range, StoreSnapshot
+from restate_server.storage.partition_ranges import partition_key_ranges, tag_range
+from restate_server.storage.snapshot import StoreSnapshot
 from restate_server.storage.transaction import Writes
 
 
@@ -39,19 +39,13 @@ _encoder = msgspec.msgpack.Encoder()
 _decoder = msgspec.msgpack.Decoder(PartitionDump)
 
 
-def dump_ranges(table: PartitionTable, partition_id: int) -> list[Range]:
-    """What to name when taking the snapshot a dump is made from."""
-    return partition_key_ranges(table, partition_id)
-
-
 def dump_partition(
     taken: StoreSnapshot, table: PartitionTable, partition_id: int, sequence: int
 ) -> bytes:
-    """The partition as ``taken`` shows it (a snapshot opened with ``dump_ranges``),
-    compressed. Reads RocksDB: call it off the event loop."""
-    pairs = [
-        pair for start, end in dump_ranges(table, partition_id) for pair in taken.items(start, end)
-    ]
+    """The partition as ``taken`` shows it (a snapshot opened with the partition's
+    ``partition_key_ranges``), compressed. Reads RocksDB: call it off the event loop."""
+    ranges = partition_key_ranges(table, partition_id)
+    pairs = [pair for start, end in ranges for pair in taken.items(start, end)]
     if _sequence_of(dict(pairs), partition_id) != sequence:
         raise DumpMismatch(f"partition {partition_id}: the snapshot is not at record {sequence}")
     return zlib.compress(_encoder.encode(PartitionDump(partition_id, sequence, pairs)), 1)
@@ -62,21 +56,22 @@ def decode_dump(blob: bytes) -> PartitionDump:
 
 
 def restore_partition(store: Store, table: PartitionTable, dump: PartitionDump) -> None:
-    """Replace the partition's data in ``store`` with ``dump``, atomically."""
+    """Replace the partition's data in ``store`` with ``dump``, atomically. Reads and
+    writes RocksDB: call it off the event loop, before the partition's processor runs."""
     partition_id = dump.partition_id
     restored = dict(dump.pairs)
     if _sequence_of(restored, partition_id) != dump.sequence:
         raise DumpMismatch(f"partition {partition_id}: the dump is not at {dump.sequence}")
     writes: Writes = {}
-    for start, end in dump_ranges(table, partition_id):
+    for start, end in partition_key_ranges(table, partition_id):
         for key, _ in store.scan_range(start, end):
             writes[key] = None
     # the partition's share of the in-memory active index: dropped, then made anew
-    for key, _ in store.active.scan(*_active_range(table, partition_id)):
+    tag = keys.ACTIVE_INVOCATION
+    for key, _ in store.active.scan(*tag_range(tag, table, partition_id)):
         writes[key] = None
     writes.update(restored)
     statuses = ((k, v) for k, v in dump.pairs if k[:1] == keys.INVOCATION_STATUS)
-    tag = keys.ACTIVE_INVOCATION
     for key, status in ActiveIndex.of_statuses(statuses).scan(tag, keys.prefix_end(tag)):
         writes[key] = status
     store.write(writes)
@@ -85,13 +80,3 @@ def restore_partition(store: Store, table: PartitionTable, dump: PartitionDump) 
 def _sequence_of(pairs: dict[bytes, bytes], partition_id: int) -> int | None:
     raw = pairs.get(log_sequence_key(partition_id))
     return keys.decode_u64(raw) if raw else None
-
-
-def _active_range(table: PartitionTable, partition_id: int) -> tuple[bytes, bytes]:
-    """The active-index keys of the partition: its status keys under the index's tag."""
-    status = keys.INVOCATION_STATUS
-    start, end = next(r for r in dump_ranges(table, partition_id) if r[0][:1] == status)
-    tag = keys.ACTIVE_INVOCATION
-    # the last partition's range runs to the end of the status table
-    high = tag + end[1:] if end[:1] == status else keys.prefix_end(tag)
-    return tag + start[1:], high

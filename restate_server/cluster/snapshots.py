@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import logging
 import zlib
+from collections.abc import Iterator
 
 import msgspec
 from nats.js.api import Header
@@ -28,15 +29,12 @@ from nats.js.errors import APIError, NotFoundError
 
 from restate_server.cluster.engine import Engine, retrying
 from restate_server.cluster.log_committer import applied_sequence
-from restate_server.cluster.partition_dump import (
-    decode_dump,
-    dump_partition,
-    dump_ranges,
-    restore_partition,
-)
+from restate_server.cluster.names import snapshot_epoch
+from restate_server.cluster.partition_dump import decode_dump, dump_partition, restore_partition
 from restate_server.cluster.partition_log import WRONG_LAST_SEQUENCE
 from restate_server.partition.table import PartitionTable
 from restate_server.storage.db import Store
+from restate_server.storage.partition_ranges import partition_key_ranges
 from restate_server.storage.snapshot import StoreSnapshot
 
 log = logging.getLogger(__name__)
@@ -105,11 +103,11 @@ class SnapshotStore:
                 partition_id, sequence, epoch, data_subject, first, chunks, len(blob),
                 zlib.crc32(blob),
             )  # fmt: skip
-            replaced = await self._advance_head(head)
+            won, replaced = await self._advance_head(head)
         except BaseException:
             await self._drop_unless_named(head_of=partition_id, data_subject=data_subject)
             raise
-        if replaced is False:
+        if not won:
             await self._drop(data_subject)
             return False
         if replaced is not None:
@@ -148,9 +146,9 @@ class SnapshotStore:
             raise SnapshotGone(f"{head.data_subject}: incomplete or damaged")
         return blob
 
-    async def _advance_head(self, head: SnapshotHead) -> SnapshotHead | bool | None:
-        """Write ``head`` if it is newer than the current one: the one it replaced (None:
-        the first), or False when the current one is as new or newer."""
+    async def _advance_head(self, head: SnapshotHead) -> tuple[bool, SnapshotHead | None]:
+        """Write ``head`` if it is newer than the current one: whether it was, and the
+        head it replaced (None: the first)."""
         subject = self._names.snapshot_head_subject(head.partition_id)
         payload = _encoder.encode(head)
         replaced: tuple[SnapshotHead, int] | None = None
@@ -159,7 +157,7 @@ class SnapshotStore:
             if current is not None and current[0].data_subject == head.data_subject:
                 break  # in already: an attempt whose answer was lost went through
             if current is not None and current[0].sequence >= head.sequence:
-                return False
+                return False, None
             replaced = current
             expected = str(current[1] if current is not None else 0)
             try:
@@ -177,22 +175,22 @@ class SnapshotStore:
                     raise
                 # another head came in meanwhile (or this one did): compare again
         if replaced is None:
-            return None
+            return True, None
         with _quietly(f"purging old heads of partition {head.partition_id}"):
             # only the latest head is needed
             await self._engine.js.purge_stream(self._stream, subject=subject, seq=replaced[1] + 1)
-        return replaced[0]
+        return True, replaced[0]
 
     async def _drop_orphans(self, partition_id: int, epoch: int, kept: str) -> None:
         """Remove chunks no head will name: uploads of this epoch or an earlier one (a
         leader that died mid-upload, or a deposed one) can no longer win, because every
         record they could include is below this snapshot's. A later epoch's upload may
         be under way and stays."""
-        prefix = self._names.snapshot_data_subject(partition_id, 0, 0).rsplit(".", 1)[0]
+        every = self._names.snapshot_data_subjects(partition_id)
         with _quietly(f"listing the snapshot chunks of partition {partition_id}"):
-            info = await self._engine.js.stream_info(self._stream, subjects_filter=f"{prefix}.>")
+            info = await self._engine.js.stream_info(self._stream, subjects_filter=every)
             for subject in info.state.subjects or {}:
-                if subject != kept and _epoch_of(subject) <= epoch:
+                if subject != kept and snapshot_epoch(subject) <= epoch:
                     await self._drop(subject)
 
     async def _drop_unless_named(self, head_of: int, data_subject: str) -> None:
@@ -209,15 +207,6 @@ class SnapshotStore:
             await self._engine.js.purge_stream(self._stream, subject=data_subject)
 
 
-def _epoch_of(data_subject: str) -> int:
-    """The epoch in a chunk subject's last token (``e<epoch>s<sequence>``)."""
-    token = data_subject.rsplit(".", 1)[-1]
-    try:
-        return int(token[1:].split("s", 1)[0])
-    except ValueError:
-        return -1
-
-
 async def restore_latest(
     snapshots: SnapshotStore, store: Store, table: PartitionTable, partition_id: int
 ) -> int | None:
@@ -232,8 +221,9 @@ async def restore_latest(
             blob = await snapshots.load(head)
         except SnapshotGone:
             continue  # replaced while being read: take the newer one
+        # off the loop: it reads and rewrites the partition's whole key ranges
         dump = await asyncio.to_thread(decode_dump, blob)
-        restore_partition(store, table, dump)
+        await asyncio.to_thread(restore_partition, store, table, dump)
         log.info("partition %s: restored the snapshot at record %s", partition_id, head.sequence)
         return head.sequence
     raise RuntimeError(f"partition {partition_id}: could not read a snapshot that stays put")
@@ -259,7 +249,7 @@ class Snapshotter:
         self._partition_id = partition_id
         self._epoch = epoch
         self._every = every
-        self._ranges = dump_ranges(table, partition_id)
+        self._ranges = partition_key_ranges(table, partition_id)
         self._since = 0
         self._task: asyncio.Task[None] | None = None
         self.saved: list[int] = []  # sequences of the snapshots this leader stored
@@ -313,17 +303,10 @@ class Snapshotter:
                 await task
 
 
-class _quietly:
-    """Log and swallow an error of a clean-up step (the next snapshot tidies up)."""
-
-    def __init__(self, what: str) -> None:
-        self._what = what
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: object, exc: BaseException | None, tb: object) -> bool:
-        if exc is None or isinstance(exc, asyncio.CancelledError):
-            return False
-        log.warning("%s failed: %r", self._what, exc)
-        return True
+@contextlib.contextmanager
+def _quietly(what: str) -> Iterator[None]:
+    """Log and swallow an error of a clean-up step (a later snapshot tidies up)."""
+    try:
+        yield
+    except Exception as exc:
+        log.warning("%s failed: %r", what, exc)

@@ -16,9 +16,7 @@ import pyarrow as pa
 from restate_server.partition.table import PartitionTable
 from restate_server.query.hints import ScanHints
 from restate_server.query.read_view import ReadView
-from restate_server.storage.keys import prefix_end
-
-KEY_SPACE = 1 << 64
+from restate_server.storage.partition_ranges import tag_range
 
 
 class ScanRequest(msgspec.Struct, frozen=True):
@@ -41,10 +39,7 @@ def partition_range(
 ) -> tuple[bytes, bytes]:
     """The keys of table ``tag`` (keys start with tag + big-endian partition key) owned by
     ``partition_id``: [start, end)."""
-    start, end = partitions.range_of(partition_id)
-    low = tag + start.to_bytes(8, "big")
-    high = tag + end.to_bytes(8, "big") if end < KEY_SPACE else prefix_end(tag)
-    return low, high
+    return tag_range(tag, partitions, partition_id)
 
 
 def in_partition(partition_key: int, partitions: PartitionTable, partition_id: int) -> bool:

@@ -38,16 +38,20 @@ _U16 = struct.Struct(">H")
 _U64 = struct.Struct(">Q")
 
 
+def tag_range(tag: bytes, table: PartitionTable, partition_id: int) -> tuple[bytes, bytes]:
+    """The [start, end) keys of a table keyed by ``tag`` + 8-byte big-endian partition
+    key (the active-invocation index too) that belong to ``partition_id``."""
+    start, end = table.range_of(partition_id)
+    # the last partition's end (2**64) has no 8-byte form: it runs to the tag's end
+    high = tag + _U64.pack(end) if end < KEY_SPACE else keys.prefix_end(tag)
+    return tag + _U64.pack(start), high
+
+
 def partition_key_ranges(table: PartitionTable, partition_id: int) -> list[tuple[bytes, bytes]]:
     """Every [start, end) key range holding data of ``partition_id``, sorted by start."""
     if not 0 <= partition_id < table.count:
         raise ValueError(f"partition {partition_id} is not in a table of {table.count}")
-    start, end = table.range_of(partition_id)
-    ranges: list[tuple[bytes, bytes]] = []
-    for tag in PARTITION_KEY_TABLES:
-        # the last partition's end (2**64) has no 8-byte form: it runs to the tag's end
-        high = tag + _U64.pack(end) if end < KEY_SPACE else keys.prefix_end(tag)
-        ranges.append((tag + _U64.pack(start), high))
+    ranges = [tag_range(tag, table, partition_id) for tag in PARTITION_KEY_TABLES]
     for tag in PARTITION_ID_TABLES:
         prefix = tag + _U16.pack(partition_id)
         ranges.append((prefix, keys.prefix_end(prefix)))

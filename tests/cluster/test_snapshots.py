@@ -10,7 +10,6 @@ from pathlib import Path
 from restate_server.cluster.catch_up import catch_up
 from restate_server.cluster.engine import Engine
 from restate_server.cluster.log_committer import LogCommitter, applied_sequence
-from restate_server.cluster.partition_dump import dump_ranges
 from restate_server.cluster.partition_log import Fenced, PartitionLog
 from restate_server.cluster.snapshots import (
     CHUNK_BYTES,
@@ -21,6 +20,7 @@ from restate_server.cluster.snapshots import (
 from restate_server.partition.table import PartitionTable
 from restate_server.storage import keys
 from restate_server.storage.db import Store
+from restate_server.storage.partition_ranges import partition_key_ranges
 
 TABLE = PartitionTable(4)
 PARTITION = 1
@@ -33,7 +33,7 @@ def _state(name: str) -> bytes:
 
 def _contents(store: Store) -> dict[bytes, bytes]:
     found: dict[bytes, bytes] = {}
-    for start, end in dump_ranges(TABLE, PARTITION):
+    for start, end in partition_key_ranges(TABLE, PARTITION):
         found.update(store.scan_range(start, end))
     return found
 

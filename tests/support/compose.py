@@ -58,7 +58,7 @@ def build_of(service: dict[str, Any], compose_dir: Path) -> tuple[Path, Path]:
 class ComposeService:
     name: str
     spec: dict[str, Any]
-    image: EmulatedImage | StandInImage
+    image: EmulatedImage
     ports: dict[int, int]  # container port -> loopback port
     process: ManagedProcess | None = None
 
@@ -88,7 +88,7 @@ class ComposeFlow:
         self.start_timeout = start_timeout
         self.services: dict[str, ComposeService] = {}
         for name, spec in data["services"].items():
-            image: EmulatedImage | StandInImage
+            image: EmulatedImage
             if "build" in spec:
                 image = images[build_of(spec, compose_file.parent)[1]]
             else:

@@ -97,3 +97,13 @@ def json_rows(sql: str, view: Opener, query_engine: QueryEngine | None = None) -
 def arrow_table(sql: str, view: Opener) -> pa.Table:
     body = engine().execute(sql, view, ArrowStream)
     return pa.ipc.open_stream(body).read_all()
+
+
+class EmptyRegistry:
+    """A registry with no deployments and no services (the views copy both)."""
+
+    def list_deployments(self) -> list[Any]:
+        return []
+
+    def list_services(self) -> list[Any]:
+        return []

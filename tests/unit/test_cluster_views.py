@@ -12,14 +12,7 @@ from restate_server.partition.table import PartitionTable
 from restate_server.query import scan_calls
 from restate_server.query.cluster_views import ClusterViews
 from restate_server.query.errors import QueryFailed
-
-
-class _Registry:
-    def list_deployments(self) -> list[Any]:
-        return []
-
-    def list_services(self) -> list[Any]:
-        return []
+from tests.unit.query_support import EmptyRegistry
 
 
 class _Link:
@@ -62,7 +55,7 @@ def _views(leaders: dict[int, str | None], links: dict[str, _Link], made: list[_
         leaders.get,
         links.get,  # type: ignore[arg-type]
         local,
-        _Registry(),
+        EmptyRegistry(),
         "test",
     )
 

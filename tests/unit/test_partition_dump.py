@@ -14,12 +14,12 @@ from restate_server.cluster.partition_dump import (
     DumpMismatch,
     decode_dump,
     dump_partition,
-    dump_ranges,
     restore_partition,
 )
 from restate_server.partition.table import PartitionTable
 from restate_server.storage import keys
 from restate_server.storage.db import Store
+from restate_server.storage.partition_ranges import partition_key_ranges
 
 TABLE = PartitionTable(4)
 
@@ -56,7 +56,7 @@ def _partition(
 
 def _contents(store: Store, partition_id: int) -> dict[bytes, bytes]:
     found: dict[bytes, bytes] = {}
-    for start, end in dump_ranges(TABLE, partition_id):
+    for start, end in partition_key_ranges(TABLE, partition_id):
         found.update(store.scan_range(start, end))
     return found
 
@@ -70,7 +70,7 @@ def test_restore_replaces_one_partition_and_its_active_entries(tmp_path: Path) -
     source = Store(str(tmp_path / "source"), sync_writes=False)
     _partition(source, 2, sequence=40, running=[1, 2], done=[3])
     _partition(source, 3, sequence=41, running=[9], done=[])  # the last partition too
-    taken = source.snapshot(dump_ranges(TABLE, 2))
+    taken = source.snapshot(partition_key_ranges(TABLE, 2))
     blob = dump_partition(taken, TABLE, 2, 40)
     taken.release()
     _partition(source, 2, sequence=45, running=[4], done=[1, 2, 3])  # later: not in it
@@ -92,7 +92,7 @@ def test_restore_replaces_one_partition_and_its_active_entries(tmp_path: Path) -
         keys.active_invocation(_invocation(2, 2)): b"invoked",
     }
     # the same again from the last partition, whose ranges run to the tables' ends
-    taken = source.snapshot(dump_ranges(TABLE, 3))
+    taken = source.snapshot(partition_key_ranges(TABLE, 3))
     restore_partition(target, TABLE, decode_dump(dump_partition(taken, TABLE, 3, 41)))
     taken.release()
     assert keys.active_invocation(_invocation(3, 9)) in _active(target)
@@ -103,7 +103,7 @@ def test_restore_replaces_one_partition_and_its_active_entries(tmp_path: Path) -
 def test_a_snapshot_not_at_the_named_record_is_refused(tmp_path: Path) -> None:
     store = Store(str(tmp_path / "s"), sync_writes=False)
     _partition(store, 1, sequence=10, running=[], done=[1])
-    taken = store.snapshot(dump_ranges(TABLE, 1))
+    taken = store.snapshot(partition_key_ranges(TABLE, 1))
     with pytest.raises(DumpMismatch):
         dump_partition(taken, TABLE, 1, 11)
     taken.release()

@@ -27,18 +27,11 @@ from restate_server.query.worker_scans import WorkerScans
 from restate_server.storage.snapshot import StoreSnapshot
 from tests.unit.fake_schema import FakeSchema
 from tests.unit.partition_harness import GREETER, Harness, counter
+from tests.unit.query_support import EmptyRegistry
 
 DAY = 86_400_000
 PARTITIONS = 6
 WORKERS = 2
-
-
-class _Registry:
-    def list_deployments(self) -> list[Any]:
-        return []
-
-    def list_services(self) -> list[Any]:
-        return []
 
 
 class FakeLink:
@@ -91,10 +84,10 @@ class Node:
         # both workers read the one store: each is only ever asked for its partitions
         self.workers = [WorkerScans(snapshot, table, lambda: []) for _ in range(WORKERS)]
         self.links = [FakeLink(i, scans) for i, scans in enumerate(self.workers)]
-        views = WorkerViews(table, lambda p: self.links[p % WORKERS], _Registry(), "1.7.12")  # type: ignore[arg-type,return-value]
+        views = WorkerViews(table, lambda p: self.links[p % WORKERS], EmptyRegistry(), "1.7.12")  # type: ignore[arg-type,return-value]
         self.remote = QueryService(open_view=views, partitions=table)
         self.local = QueryService(
-            open_view=local_views(snapshot, table, lambda: [], _Registry(), "1.7.12"),
+            open_view=local_views(snapshot, table, lambda: [], EmptyRegistry(), "1.7.12"),
             partitions=table,
         )
 

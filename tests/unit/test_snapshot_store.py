@@ -14,7 +14,7 @@ from typing import Any
 from nats.js.api import Header
 from nats.js.errors import APIError, NotFoundError
 
-from restate_server.cluster.names import EngineNames
+from restate_server.cluster.names import EngineNames, snapshot_epoch
 from restate_server.cluster.snapshots import CHUNK_BYTES, SnapshotStore
 
 PARTITION = 3
@@ -142,3 +142,11 @@ def test_a_save_that_fails_after_its_head_went_in_leaves_the_chunks() -> None:
         assert await store.load(found[0]) == b"state at 10"  # its chunks are still there
 
     asyncio.run(run())
+
+
+def test_a_chunk_subject_names_its_epoch_and_falls_under_the_partitions_wildcard() -> None:
+    names = EngineNames("unit")
+    subject = names.snapshot_data_subject(PARTITION, 12, 345)
+    assert snapshot_epoch(subject) == 12
+    assert fnmatch.fnmatchcase(subject, names.snapshot_data_subjects(PARTITION).replace(">", "*"))
+    assert snapshot_epoch("restate.unit.snap.3.data.garbage") == -1
