@@ -44,3 +44,25 @@ async def test_a_forgotten_request_is_not_answered() -> None:
     waiters.forget(request_id)
     waiters.perform(_ack(request_id))
     assert not future.done()
+
+
+async def test_a_command_that_comes_back_to_its_callers_process_answers_the_caller() -> None:
+    # node a's caller waits for id X; the command goes to b, back to a (its partition was
+    # moving), and on to b again, which answers: the answer must reach a's caller
+    waiters = Waiters()
+    request_id, future = waiters.register()
+    sent_back: list[IngressSendAck] = []
+    waiters.register_forward(request_id, sent_back.append)
+    waiters.perform(_ack(request_id))
+    assert future.result() == _ack(request_id) and sent_back == []
+    assert len(waiters) == 0
+
+
+async def test_a_forward_resent_over_a_new_connection_replaces_the_old_one() -> None:
+    waiters = Waiters()
+    old: list[IngressSendAck] = []
+    new: list[IngressSendAck] = []
+    waiters.register_forward(7, old.append)
+    waiters.register_forward(7, new.append)
+    waiters.perform(_ack(7))
+    assert old == [] and new == [_ack(7)] and len(waiters) == 0
